@@ -1,0 +1,115 @@
+# layered.eks_rds: everything a fresh machine needs, then the local stack,
+# the gates and the demo. Every target is safe to re-run.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT        := $(CURDIR)
+VENV        := $(ROOT)/.venv
+BIN         := $(VENV)/bin
+PYTHON      ?= python3
+REQ_HASH    := $(shell cat test-requirements.txt | sha256sum | cut -c1-12)
+VENV_STAMP  := $(VENV)/.installed-$(REQ_HASH)
+COLL_LINK   := $(ROOT)/.collections/ansible_collections/layered/eks_rds
+STACK_DIR   ?= $(ROOT)/.stack
+BUILD       := $(ROOT)/build
+VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL     := $(BUILD)/layered-eks_rds-$(VERSION).tar.gz
+APT_PKGS    := postgresql curl ca-certificates git
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
+export LAYERED_STACK_DIR := $(STACK_DIR)
+export ANSIBLE_FORCE_COLOR := 0
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- setup
+.PHONY: setup apt venv link k8s
+setup: apt venv link k8s ## install everything (apt packages, .venv, Go builds); idempotent
+
+apt: ## Debian packages (PostgreSQL server, curl, git) when missing
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -q; \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $(APT_PKGS); \
+	else echo "Debian packages present"; fi
+
+venv: $(VENV_STAMP) ## Python venv from test-requirements.txt
+
+$(VENV_STAMP): test-requirements.txt
+	@echo "creating $(VENV) (a few minutes on first run)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -r test-requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+link: $(COLL_LINK) ## .collections link so layered.eks_rds resolves from this checkout
+
+$(COLL_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn ../../.. $@
+
+k8s: ## build kube-apiserver, kube-controller-manager, etcd (cached outside the repo)
+	@command -v go >/dev/null || { echo "Go >= 1.24 is required to build the local control plane"; exit 1; }
+	@scripts/build-k8s.sh
+
+# ---------------------------------------------------------------- stack
+.PHONY: up down reset status
+up: setup ## start the local stack (moto, etcd, kube-apiserver, controller-manager, PostgreSQL)
+	@scripts/stack.sh up
+
+down: ## stop the local stack (state kept)
+	@scripts/stack.sh down
+
+reset: ## stop the local stack and delete its state
+	@scripts/stack.sh reset
+
+status: ## what runs
+	@scripts/stack.sh status
+
+# ---------------------------------------------------------------- gates
+.PHONY: test lint sanity unit molecule e2e build
+test: up lint sanity unit molecule e2e ## every gate, against the local stack
+	@echo "make test: all gates passed"
+
+lint: setup ## ansible-lint (production), yamllint, ruff
+	@echo "== ruff"; ruff check . && ruff format --check plugins tests
+	@echo "== yamllint"; yamllint -s .
+	@echo "== ansible-lint"; ansible-lint --strict
+
+build: setup ## build the collection tarball
+	@mkdir -p $(BUILD)
+	@ansible-galaxy collection build --force --output-path $(BUILD) >/dev/null
+	@echo "built $(TARBALL)"
+
+sanity: build ## ansible-test sanity on the built collection (plugins/)
+	@rm -rf $(BUILD)/collections
+	@ansible-galaxy collection install --no-deps -p $(BUILD)/collections $(TARBALL) >/dev/null
+	@cd $(BUILD)/collections/ansible_collections/layered/eks_rds && \
+	  ansible-test sanity --venv --python 3.11 --color no plugins/ meta/
+	@scripts/check-docs.sh $(BUILD)/collections
+
+unit: setup ## pytest unit tests
+	@pytest tests/unit
+
+molecule: up ## molecule scenarios against the local stack
+	@cd tests && molecule test --all
+
+e2e: up ## site.yml -i inventories/local twice; the second run must change nothing
+	@scripts/run-twice.sh site.yml -i inventories/local
+
+# ---------------------------------------------------------------- demo
+.PHONY: demo
+demo: up ## start the stack, run site.yml -i inventories/local, print a summary
+	@ansible-playbook site.yml -i inventories/local
+	@ansible-playbook playbooks/summary.yml -i inventories/local

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The local stack: moto (AWS), etcd + kube-apiserver + kube-controller-manager
+# (Kubernetes) and PostgreSQL, all on loopback.
+#
+#   scripts/stack.sh up       start what is not running, wait until each answers,
+#                             write $STACK_DIR/endpoints.json and print it
+#   scripts/stack.sh down     stop everything (state is kept)
+#   scripts/stack.sh reset    stop everything and delete the state
+#   scripts/stack.sh status   show what runs
+#
+# Settings (environment): LAYERED_STACK_DIR (default <repo>/.stack),
+# LAYERED_MOTO_PORT (4566), LAYERED_KUBE_PORT (16443), LAYERED_ETCD_PORT (12379),
+# LAYERED_PG_PORT (15432), LAYERED_AWS_REGION (eu-west-1),
+# LAYERED_SA_ISSUER (service-account issuer URL, default https://127.0.0.1:<kube port>),
+# LAYERED_SA_KEY_FILE (service-account signing key; generated when absent),
+# LAYERED_API_AUDIENCES (default https://kubernetes.default.svc,sts.amazonaws.com).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+stack_dir=${LAYERED_STACK_DIR:-$repo/.stack}
+py="$repo/.venv/bin/python"
+moto_port=${LAYERED_MOTO_PORT:-4566}
+kube_port=${LAYERED_KUBE_PORT:-16443}
+etcd_port=${LAYERED_ETCD_PORT:-12379}
+etcd_peer_port=$((etcd_port + 1))
+cm_port=${LAYERED_CM_PORT:-10257}
+pg_port=${LAYERED_PG_PORT:-15432}
+region=${LAYERED_AWS_REGION:-eu-west-1}
+sa_issuer=${LAYERED_SA_ISSUER:-https://127.0.0.1:$kube_port}
+sa_key=${LAYERED_SA_KEY_FILE:-$stack_dir/pki/sa.key}
+api_audiences=${LAYERED_API_AUDIENCES:-https://kubernetes.default.svc,sts.amazonaws.com}
+pki="$stack_dir/pki"
+logs="$stack_dir/logs"
+run="$stack_dir/run"
+
+log() { printf '[stack] %s\n' "$*"; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+pid_alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+
+# start NAME CMD...: run CMD in the background (own process group), pid in run/NAME.pid
+start() {
+  local name=$1; shift
+  if pid_alive "$name"; then log "$name already running (pid $(cat "$run/$name.pid"))"; return; fi
+  log "starting $name"
+  setsid "$@" >"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$run/$name.pid"
+}
+
+# wait_for NAME SECONDS CMD...: poll CMD until it succeeds
+wait_for() {
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_alive "$name"; then
+      tail -n 30 "$logs/$name.log" >&2 || true
+      die "$name exited; see $logs/$name.log"
+    fi
+    if (( SECONDS >= deadline )); then
+      tail -n 30 "$logs/$name.log" >&2 || true
+      die "$name did not answer within ${seconds}s; see $logs/$name.log"
+    fi
+    sleep 0.5
+  done
+  log "$name is up"
+}
+
+stop() {
+  local name=$1
+  if pid_alive "$name"; then
+    local pid; pid=$(cat "$run/$name.pid")
+    log "stopping $name (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$run/$name.pid"
+}
+
+pg_bin() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [[ -n "$d" ]] || die "PostgreSQL server binaries not found (make setup installs Debian's postgresql)"
+  echo "$d"
+}
+
+# PostgreSQL refuses to run as root: use the Debian 'postgres' account then.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+kubeconfig() { # kubeconfig FILE USER CERT KEY
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: local
+    cluster:
+      server: https://127.0.0.1:$kube_port
+      certificate-authority: $pki/ca.crt
+users:
+  - name: $2
+    user:
+      client-certificate: $pki/$3
+      client-key: $pki/$4
+contexts:
+  - name: local
+    context:
+      cluster: local
+      user: $2
+current-context: local
+EOF
+  chmod 600 "$1"
+}
+
+up_pki() {
+  mkdir -p "$pki" "$logs" "$run"
+  # traverse-only for others (PostgreSQL runs as its own account); keys stay private
+  chmod 711 "$stack_dir"
+  chmod 700 "$pki"
+  "$py" "$repo/tests/stack/pki.py" "$pki" --sa-key "$sa_key"
+  kubeconfig "$stack_dir/kubeconfig" layered-admin admin.crt admin.key
+  kubeconfig "$stack_dir/controller-manager.kubeconfig" system:kube-controller-manager \
+    controller-manager.crt controller-manager.key
+}
+
+up_moto() {
+  start moto "$py" "$repo/tests/stack/moto_server.py" --host 127.0.0.1 --port "$moto_port"
+  wait_for moto 60 curl -fsS "http://127.0.0.1:$moto_port/moto-api/"
+}
+
+up_kubernetes() {
+  local bin
+  bin=$("$repo/scripts/build-k8s.sh" --print-bin-dir)
+  [[ -x "$bin/kube-apiserver" ]] || die "kube-apiserver not built; run scripts/build-k8s.sh (make setup does)"
+  start etcd "$bin/etcd" --name local --data-dir "$stack_dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "local=http://127.0.0.1:$etcd_peer_port" \
+    --listen-metrics-urls "" --log-level warn
+  wait_for etcd 60 curl -fsS "http://127.0.0.1:$etcd_port/health"
+
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$kube_port" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" \
+    --authorization-mode RBAC \
+    --service-account-issuer "$sa_issuer" \
+    --service-account-key-file "${sa_key%.key}.pub" \
+    --service-account-signing-key-file "$sa_key" \
+    --api-audiences "$api_audiences" \
+    --service-cluster-ip-range 10.96.0.0/16 \
+    --allow-privileged=true --profiling=false --enable-priority-and-fairness=false \
+    --cert-dir "$pki"
+  wait_for kube-apiserver 120 curl -fsS --cacert "$pki/ca.crt" "https://127.0.0.1:$kube_port/readyz"
+
+  start kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig "$stack_dir/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$stack_dir/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$stack_dir/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$cm_port" --leader-elect=false \
+    --use-service-account-credentials=true \
+    --service-account-private-key-file "$sa_key" --root-ca-file "$pki/ca.crt" \
+    --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+    --cluster-cidr 10.244.0.0/16 --service-cluster-ip-range 10.96.0.0/16 \
+    --cert-dir "$pki/controller-manager-serving" --profiling=false
+  wait_for kube-controller-manager 60 curl -fsSk "https://127.0.0.1:$cm_port/healthz"
+  # the namespace controller and the service-account controller are ready once
+  # 'default' has its ServiceAccount
+  wait_for kube-controller-manager 60 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" \
+    --key "$pki/admin.key" "https://127.0.0.1:$kube_port/api/v1/namespaces/default/serviceaccounts/default"
+}
+
+up_postgres() {
+  local bin data="$stack_dir/postgres"
+  bin=$(pg_bin)
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    log "initialising PostgreSQL in $data"
+    mkdir -p "$data"
+    # a random superuser password, kept only in a 0600 file of the stack dir
+    head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$stack_dir/postgres.password"
+    chmod 600 "$stack_dir/postgres.password"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$data" "$stack_dir/postgres.password"; fi
+    as_pg "$bin/initdb" -D "$data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+      --pwfile="$stack_dir/postgres.password" -E UTF8 >"$logs/postgres-init.log"
+    install -m 600 "$pki/postgres.crt" "$data/server.crt"
+    install -m 600 "$pki/postgres.key" "$data/server.key"
+    install -m 644 "$pki/ca.crt" "$data/root.crt"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$data"/server.* "$data/root.crt"; fi
+    # TLS only for TCP clients, as RDS with rds.force_ssl=1
+    {
+      echo "local all all peer"
+      echo "hostssl all all 127.0.0.1/32 scram-sha-256"
+      echo "hostssl all all ::1/128 scram-sha-256"
+    } >"$data/pg_hba.conf"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$data/pg_hba.conf"; fi
+  fi
+  mkdir -p "$stack_dir/pg-run"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres: "$stack_dir/pg-run"; touch "$logs/postgres.log"; chown postgres: "$logs/postgres.log"; fi
+  if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "starting postgres"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$logs/postgres.log" -w -t 60 start -o \
+      "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$stack_dir/pg-run -c ssl=on \
+-c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=root.crt \
+-c password_encryption=scram-sha-256 -c log_connections=on" >/dev/null
+  fi
+  wait_for_pg
+}
+
+wait_for_pg() {
+  local deadline=$((SECONDS + 60))
+  until "$(pg_bin)/pg_isready" -h 127.0.0.1 -p "$pg_port" -q; do
+    (( SECONDS < deadline )) || die "postgres did not answer; see $logs/postgres.log"
+    sleep 0.5
+  done
+  log "postgres is up"
+}
+
+write_endpoints() {
+  cat >"$stack_dir/endpoints.json" <<EOF
+{
+  "aws_endpoint_url": "http://127.0.0.1:$moto_port",
+  "aws_region": "$region",
+  "kubeconfig": "$stack_dir/kubeconfig",
+  "kube_api": "https://127.0.0.1:$kube_port",
+  "kube_ca_file": "$pki/ca.crt",
+  "sa_issuer": "$sa_issuer",
+  "sa_signing_key_file": "$sa_key",
+  "api_audiences": "$api_audiences",
+  "etcd": "http://127.0.0.1:$etcd_port",
+  "postgres_host": "127.0.0.1",
+  "postgres_port": $pg_port,
+  "postgres_superuser": "postgres",
+  "postgres_password_file": "$stack_dir/postgres.password",
+  "postgres_ca_file": "$pki/ca.crt"
+}
+EOF
+  chmod 600 "$stack_dir/endpoints.json"
+}
+
+case "${1:-}" in
+  up)
+    up_pki
+    up_moto
+    up_kubernetes
+    up_postgres
+    write_endpoints
+    log "endpoints written to $stack_dir/endpoints.json"
+    cat "$stack_dir/endpoints.json"
+    ;;
+  down)
+    for s in kube-controller-manager kube-apiserver etcd moto; do stop "$s"; done
+    if [[ -f "$stack_dir/postgres/PG_VERSION" ]]; then
+      as_pg "$(pg_bin)/pg_ctl" -D "$stack_dir/postgres" -m fast -w stop >/dev/null 2>&1 || true
+      log "postgres stopped"
+    fi
+    ;;
+  reset)
+    "$0" down
+    rm -rf "$stack_dir"
+    log "removed $stack_dir"
+    ;;
+  status)
+    for s in moto etcd kube-apiserver kube-controller-manager; do
+      if pid_alive "$s"; then echo "$s: running (pid $(cat "$run/$s.pid"))"; else echo "$s: stopped"; fi
+    done
+    if "$(pg_bin)/pg_isready" -h 127.0.0.1 -p "$pg_port" -q 2>/dev/null; then
+      echo "postgres: running"; else echo "postgres: stopped"; fi
+    ;;
+  *)
+    echo "usage: $0 up|down|reset|status" >&2
+    exit 2
+    ;;
+esac
