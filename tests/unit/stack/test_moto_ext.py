@@ -1,0 +1,539 @@
+"""The stack's moto server (tests/stack/moto_server.py) speaks the EKS calls stock moto lacks.
+
+The launcher runs as a subprocess on a free loopback port; boto3 talks to it as to AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+LAUNCHER = Path(__file__).resolve().parents[3] / "tests" / "stack" / "moto_server.py"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-test"
+OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-test-other"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOTO_", "AWS_"))}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(LAUNCHER), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"moto server exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as response:
+                if response.status == 200:
+                    return proc, endpoint
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"moto server did not answer on {endpoint}:\n{log_path.read_text()}")
+
+
+def _stop_server(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, url = _start_server(tmp_path_factory.mktemp("moto") / "server.log")
+    yield url
+    _stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def clients(endpoint: str) -> dict[str, Any]:
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return {name: session.client(name, endpoint_url=endpoint) for name in ("eks", "ec2", "iam")}
+
+
+@pytest.fixture
+def eks(clients: dict[str, Any]) -> Any:
+    return clients["eks"]
+
+
+@pytest.fixture
+def ec2(clients: dict[str, Any]) -> Any:
+    return clients["ec2"]
+
+
+@pytest.fixture
+def network(ec2: Any) -> dict[str, Any]:
+    """A fresh VPC with two subnets in two AZs."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = []
+    for i, zone in enumerate(("a", "b")):
+        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")
+        subnets.append(subnet["Subnet"]["SubnetId"])
+    return {"vpc_id": vpc_id, "subnet_ids": subnets}
+
+
+@pytest.fixture
+def cluster(eks: Any, network: dict[str, Any]) -> dict[str, Any]:
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    return eks.create_cluster(
+        name=name, version="1.31", roleArn=ROLE, resourcesVpcConfig={"subnetIds": network["subnet_ids"]}
+    )["cluster"]
+
+
+def error_of(call: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
+    with pytest.raises(ClientError) as raised:
+        call(**kwargs)
+    return raised.value.response  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------ clusters
+
+
+def test_cluster_security_group_is_a_real_ec2_group(
+    eks: Any, ec2: Any, network: dict[str, Any], cluster: dict[str, Any]
+) -> None:
+    name = cluster["name"]
+    config = cluster["resourcesVpcConfig"]
+    assert config["vpcId"] == network["vpc_id"]
+    assert config["subnetIds"] == network["subnet_ids"]
+    assert config["endpointPublicAccess"] is True
+    assert config["endpointPrivateAccess"] is False
+    assert config["publicAccessCidrs"] == ["0.0.0.0/0"]
+    assert eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"] == config
+
+    group_id = config["clusterSecurityGroupId"]
+    group = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert re.fullmatch(rf"eks-cluster-sg-{name}-\d{{10}}", group["GroupName"])
+    assert group["VpcId"] == network["vpc_id"]
+    assert group["Description"].startswith("EKS created security group applied to ENI")
+    tags = {t["Key"]: t["Value"] for t in group["Tags"]}
+    assert tags[f"kubernetes.io/cluster/{name}"] == "owned"
+    assert tags["aws:eks:cluster-name"] == name
+    [ingress] = group["IpPermissions"]
+    assert ingress["IpProtocol"] == "-1"
+    assert [pair["GroupId"] for pair in ingress["UserIdGroupPairs"]] == [group_id]
+    assert {"IpProtocol": "-1", "CidrIp": "0.0.0.0/0"} in [
+        {"IpProtocol": p["IpProtocol"], "CidrIp": r["CidrIp"]}
+        for p in group["IpPermissionsEgress"]
+        for r in p["IpRanges"]
+    ]
+
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}],
+    )
+    ports = [
+        p.get("FromPort")
+        for p in ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
+    ]
+    assert 443 in ports
+
+    assert eks.delete_cluster(name=name)["cluster"]["status"] == "DELETING"
+    assert error_of(ec2.describe_security_groups, GroupIds=[group_id])["Error"]["Code"] == "InvalidGroup.NotFound"
+    assert error_of(eks.describe_cluster, name=name)["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_cluster_keeps_given_endpoint_access(eks: Any, network: dict[str, Any]) -> None:
+    config = {
+        "subnetIds": network["subnet_ids"],
+        "endpointPublicAccess": False,
+        "endpointPrivateAccess": True,
+    }
+    created = eks.create_cluster(name=f"c-{uuid.uuid4().hex[:8]}", roleArn=ROLE, resourcesVpcConfig=config)
+    vpc_config = created["cluster"]["resourcesVpcConfig"]
+    assert (vpc_config["endpointPublicAccess"], vpc_config["endpointPrivateAccess"]) == (False, True)
+    assert vpc_config["publicAccessCidrs"] == ["0.0.0.0/0"]
+
+
+@pytest.mark.parametrize(
+    ("subnets", "message"),
+    [
+        (lambda net: [net["subnet_ids"][0], "subnet-0000000000000000"], "does not exist"),
+        (lambda net: net["subnet_ids"][:1], "at least two different AZs"),
+    ],
+    ids=["unknown-subnet", "one-zone"],
+)
+def test_create_cluster_checks_subnets(
+    eks: Any, network: dict[str, Any], subnets: Callable[[dict[str, Any]], list[str]], message: str
+) -> None:
+    response = error_of(
+        eks.create_cluster, name="bad-subnets", roleArn=ROLE, resourcesVpcConfig={"subnetIds": subnets(network)}
+    )
+    assert response["Error"]["Code"] == "InvalidParameterException"
+    assert message in response["Error"]["Message"]
+
+
+def test_update_cluster_config_merges_and_returns_an_update(
+    eks: Any, ec2: Any, network: dict[str, Any], cluster: dict[str, Any]
+) -> None:
+    name = cluster["name"]
+    before = cluster["resourcesVpcConfig"]
+
+    update = eks.update_cluster_config(
+        name=name, resourcesVpcConfig={"endpointPrivateAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}
+    )["update"]
+    assert (update["type"], update["status"]) == ("EndpointAccessUpdate", "Successful")
+    params = {p["type"]: p["value"] for p in update["params"]}
+    assert params["EndpointPrivateAccess"] == "true"
+    assert json.loads(params["PublicAccessCidrs"]) == ["203.0.113.0/24"]
+
+    after = eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"]
+    assert after == {**before, "endpointPrivateAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}
+    assert eks.describe_update(name=name, updateId=update["id"])["update"] == update
+
+    again = error_of(eks.update_cluster_config, name=name, resourcesVpcConfig={"endpointPrivateAccess": True})
+    assert again["Error"]["Code"] == "InvalidParameterException"
+    assert "already at the desired configuration" in again["Error"]["Message"]
+
+    logging = eks.update_cluster_config(
+        name=name, logging={"clusterLogging": [{"types": ["api", "audit"], "enabled": True}]}
+    )["update"]
+    assert logging["type"] == "LoggingUpdate"
+    eks.update_cluster_config(name=name, logging={"clusterLogging": [{"types": ["audit"], "enabled": False}]})
+    entries = eks.describe_cluster(name=name)["cluster"]["logging"]["clusterLogging"]
+    assert [e["types"] for e in entries if e["enabled"]] == [["api"]]
+
+    group_id = ec2.create_security_group(GroupName=f"{name}-extra", Description="extra", VpcId=network["vpc_id"])[
+        "GroupId"
+    ]
+    vpc_update = eks.update_cluster_config(name=name, resourcesVpcConfig={"securityGroupIds": [group_id]})["update"]
+    assert vpc_update["type"] == "VpcConfigUpdate"
+    after_vpc_update = eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"]
+    assert after_vpc_update == {**after, "securityGroupIds": [group_id]}
+
+    assert {update["id"], logging["id"], vpc_update["id"]} <= set(eks.list_updates(name=name)["updateIds"])
+    missing = error_of(eks.describe_update, name=name, updateId=str(uuid.uuid4()))
+    assert missing["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_nodegroup_updates_are_described(eks: Any, network: dict[str, Any], cluster: dict[str, Any]) -> None:
+    name = cluster["name"]
+    eks.create_nodegroup(clusterName=name, nodegroupName="ng", nodeRole=ROLE, subnets=network["subnet_ids"])
+    update = eks.update_nodegroup_config(
+        clusterName=name, nodegroupName="ng", scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": 2}
+    )["update"]
+    described = eks.describe_update(name=name, updateId=update["id"], nodegroupName="ng")["update"]
+    assert described["id"] == update["id"]
+    eks.delete_nodegroup(clusterName=name, nodegroupName="ng")
+
+
+# ------------------------------------------------------------------ add-ons
+
+
+def test_addon_lifecycle(eks: Any, cluster: dict[str, Any]) -> None:
+    name = cluster["name"]
+    addon = eks.create_addon(
+        clusterName=name,
+        addonName="vpc-cni",
+        serviceAccountRoleArn=ROLE,
+        configurationValues='{"env": {"ENABLE_PREFIX_DELEGATION": "true"}}',
+        resolveConflicts="OVERWRITE",
+        tags={"team": "platform"},
+    )["addon"]
+    assert addon["status"] == "ACTIVE"
+    assert addon["addonVersion"] == "v1.19.2-eksbuild.1"
+    assert addon["health"] == {"issues": []}
+    assert re.fullmatch(rf"arn:aws:eks:{REGION}:{ACCOUNT}:addon/{name}/vpc-cni/[0-9a-f-]{{36}}", addon["addonArn"])
+    assert "createdAt" in addon
+    assert "modifiedAt" in addon
+
+    described = eks.describe_addon(clusterName=name, addonName="vpc-cni")["addon"]
+    assert described["serviceAccountRoleArn"] == ROLE
+    assert json.loads(described["configurationValues"]) == {"env": {"ENABLE_PREFIX_DELEGATION": "true"}}
+    assert described["tags"] == {"team": "platform"}
+
+    in_use = error_of(eks.create_addon, clusterName=name, addonName="vpc-cni")
+    assert in_use["Error"]["Code"] == "ResourceInUseException"
+    assert in_use["addonName"] == "vpc-cni"
+    assert in_use["ResponseMetadata"]["HTTPStatusCode"] == 409
+
+    eks.create_addon(clusterName=name, addonName="coredns")
+    assert eks.list_addons(clusterName=name)["addons"] == ["coredns", "vpc-cni"]
+    page = eks.list_addons(clusterName=name, maxResults=1)
+    assert page["addons"] == ["coredns"]
+    assert eks.list_addons(clusterName=name, nextToken=page["nextToken"])["addons"] == ["vpc-cni"]
+
+    new_values = '{"env": {"ENABLE_PREFIX_DELEGATION": "false"}}'
+    update = eks.update_addon(
+        clusterName=name, addonName="vpc-cni", addonVersion="v1.18.6-eksbuild.1", configurationValues=new_values
+    )["update"]
+    assert (update["type"], update["status"]) == ("AddonUpdate", "Successful")
+    params = {p["type"]: p["value"] for p in update["params"]}
+    assert params == {"AddonVersion": "v1.18.6-eksbuild.1", "ConfigurationValues": new_values}
+    described = eks.describe_addon(clusterName=name, addonName="vpc-cni")["addon"]
+    assert described["configurationValues"] == new_values
+    assert described["addonVersion"] == "v1.18.6-eksbuild.1"
+    assert eks.describe_update(name=name, updateId=update["id"], addonName="vpc-cni")["update"] == update
+    assert eks.list_updates(name=name, addonName="vpc-cni")["updateIds"] == [update["id"]]
+    assert error_of(eks.describe_update, name=name, updateId=update["id"])["Error"]["Code"] == (
+        "ResourceNotFoundException"
+    )
+
+    arn = described["addonArn"]
+    eks.tag_resource(resourceArn=arn, tags={"env": "test"})
+    eks.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert eks.list_tags_for_resource(resourceArn=arn)["tags"] == {"env": "test"}
+
+    deleted = eks.delete_addon(clusterName=name, addonName="vpc-cni")["addon"]
+    assert deleted["addonName"] == "vpc-cni"
+    missing = error_of(eks.describe_addon, clusterName=name, addonName="vpc-cni")
+    assert missing["Error"]["Code"] == "ResourceNotFoundException"
+    assert missing["Error"]["Message"] == f"No addon: vpc-cni found in cluster: {name}"
+    assert missing["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert error_of(eks.delete_addon, clusterName=name, addonName="vpc-cni")["Error"]["Code"] == (
+        "ResourceNotFoundException"
+    )
+    assert error_of(eks.update_addon, clusterName=name, addonName="vpc-cni")["Error"]["Code"] == (
+        "ResourceNotFoundException"
+    )
+    assert eks.list_addons(clusterName=name)["addons"] == ["coredns"]
+
+
+def test_addon_on_missing_cluster(eks: Any) -> None:
+    response = error_of(eks.create_addon, clusterName="no-such-cluster", addonName="vpc-cni")
+    assert response["Error"]["Code"] == "ResourceNotFoundException"
+    assert error_of(eks.list_addons, clusterName="no-such-cluster")["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_addon_versions_follow_the_cluster(eks: Any, network: dict[str, Any]) -> None:
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    eks.create_cluster(name=name, version="1.30", roleArn=ROLE, resourcesVpcConfig={"subnetIds": network["subnet_ids"]})
+    assert eks.create_addon(clusterName=name, addonName="kube-proxy")["addon"]["addonVersion"] == "v1.30.7-eksbuild.2"
+
+    unknown = error_of(eks.create_addon, clusterName=name, addonName="no-such-addon")
+    assert unknown["Error"]["Code"] == "InvalidParameterException"
+    bad_version = error_of(eks.create_addon, clusterName=name, addonName="coredns", addonVersion="v0.0.1")
+    assert bad_version["Error"]["Code"] == "InvalidParameterException"
+    bad_role = error_of(eks.create_addon, clusterName=name, addonName="coredns", serviceAccountRoleArn="not-an-arn")
+    assert bad_role["Error"]["Code"] == "InvalidParameterException"
+
+
+@pytest.mark.parametrize("values", ['{"env": ', "{'env': 1}", "[1, 2]", '"text"', "a: [b"])
+def test_invalid_configuration_values_are_rejected(eks: Any, cluster: dict[str, Any], values: str) -> None:
+    name = cluster["name"]
+    response = error_of(eks.create_addon, clusterName=name, addonName="coredns", configurationValues=values)
+    assert response["Error"]["Code"] == "InvalidParameterException"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert eks.list_addons(clusterName=name)["addons"] == []
+
+    eks.create_addon(clusterName=name, addonName="coredns", configurationValues='{"replicaCount": 3}')
+    response = error_of(eks.update_addon, clusterName=name, addonName="coredns", configurationValues=values)
+    assert response["Error"]["Code"] == "InvalidParameterException"
+    described = eks.describe_addon(clusterName=name, addonName="coredns")["addon"]
+    assert described["configurationValues"] == '{"replicaCount": 3}'
+
+
+def test_yaml_configuration_values_are_accepted(eks: Any, cluster: dict[str, Any]) -> None:
+    values = "replicaCount: 3\nresources:\n  limits:\n    memory: 170Mi\n"
+    eks.create_addon(clusterName=cluster["name"], addonName="coredns", configurationValues=values)
+    assert (
+        eks.describe_addon(clusterName=cluster["name"], addonName="coredns")["addon"]["configurationValues"] == values
+    )
+
+
+def test_describe_addon_versions(eks: Any) -> None:
+    paginator = eks.get_paginator("describe_addon_versions")
+    addons = [a for page in paginator.paginate(PaginationConfig={"PageSize": 1}) for a in page["addons"]]
+    assert sorted(a["addonName"] for a in addons) == ["coredns", "eks-pod-identity-agent", "kube-proxy", "vpc-cni"]
+    for addon in addons:
+        assert addon["owner"] == "aws"
+        assert len(addon["addonVersions"]) >= 2
+
+    [proxy] = eks.describe_addon_versions(addonName="kube-proxy", kubernetesVersion="1.31")["addons"]
+    [version] = proxy["addonVersions"]
+    assert version["addonVersion"] == "v1.31.3-eksbuild.2"
+    assert version["compatibilities"] == [{"clusterVersion": "1.31", "platformVersions": ["*"], "defaultVersion": True}]
+
+    [cni] = eks.describe_addon_versions(addonName="vpc-cni")["addons"]
+    defaults = [
+        v["addonVersion"] for v in cni["addonVersions"] for c in v["compatibilities"] if c["clusterVersion"] == "1.31"
+    ]
+    assert defaults[0] == "v1.19.2-eksbuild.1"
+    security = eks.describe_addon_versions(types=["security"])["addons"]
+    assert [a["addonName"] for a in security] == ["eks-pod-identity-agent"]
+
+
+def test_addon_pod_identity_associations(eks: Any, cluster: dict[str, Any]) -> None:
+    name = cluster["name"]
+    addon = eks.create_addon(
+        clusterName=name,
+        addonName="vpc-cni",
+        podIdentityAssociations=[{"serviceAccount": "aws-node", "roleArn": ROLE}],
+    )["addon"]
+    [association_arn] = addon["podIdentityAssociations"]
+    [summary] = eks.list_pod_identity_associations(clusterName=name, namespace="kube-system")["associations"]
+    assert summary["associationArn"] == association_arn
+    assert summary["serviceAccount"] == "aws-node"
+    assert summary["ownerArn"] == addon["addonArn"]
+
+    eks.update_addon(
+        clusterName=name,
+        addonName="vpc-cni",
+        podIdentityAssociations=[{"serviceAccount": "aws-node", "roleArn": OTHER_ROLE}],
+    )
+    association = eks.describe_pod_identity_association(clusterName=name, associationId=summary["associationId"])
+    assert association["association"]["roleArn"] == OTHER_ROLE
+
+    taken = error_of(
+        eks.create_pod_identity_association,
+        clusterName=name,
+        namespace="kube-system",
+        serviceAccount="aws-node",
+        roleArn=ROLE,
+    )
+    assert taken["Error"]["Code"] == "ResourceInUseException"
+
+    eks.delete_addon(clusterName=name, addonName="vpc-cni")
+    assert eks.list_pod_identity_associations(clusterName=name)["associations"] == []
+
+
+def test_delete_cluster_removes_addons_and_associations(eks: Any, ec2: Any, network: dict[str, Any]) -> None:
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    config = {"subnetIds": network["subnet_ids"]}
+    eks.create_cluster(name=name, roleArn=ROLE, resourcesVpcConfig=config)
+    eks.create_addon(clusterName=name, addonName="coredns")
+    eks.create_pod_identity_association(clusterName=name, namespace="app", serviceAccount="app", roleArn=ROLE)
+    eks.delete_cluster(name=name)
+
+    assert error_of(eks.list_addons, clusterName=name)["Error"]["Code"] == "ResourceNotFoundException"
+    recreated = eks.create_cluster(name=name, roleArn=ROLE, resourcesVpcConfig=config)["cluster"]
+    assert eks.list_addons(clusterName=name)["addons"] == []
+    assert eks.list_pod_identity_associations(clusterName=name)["associations"] == []
+    groups = ec2.describe_security_groups(Filters=[{"Name": "tag:aws:eks:cluster-name", "Values": [name]}])[
+        "SecurityGroups"
+    ]
+    assert [g["GroupId"] for g in groups] == [recreated["resourcesVpcConfig"]["clusterSecurityGroupId"]]
+
+
+# ------------------------------------------------------------------ pod identity
+
+
+def test_pod_identity_association_lifecycle(eks: Any, cluster: dict[str, Any]) -> None:
+    name = cluster["name"]
+    created = eks.create_pod_identity_association(
+        clusterName=name, namespace="app", serviceAccount="api", roleArn=ROLE, tags={"team": "platform"}
+    )["association"]
+    association_id = created["associationId"]
+    assert re.fullmatch(r"a-[a-z0-9]{17}", association_id)
+    assert created["associationArn"] == f"arn:aws:eks:{REGION}:{ACCOUNT}:podidentityassociation/{name}/{association_id}"
+    assert (created["namespace"], created["serviceAccount"], created["roleArn"]) == ("app", "api", ROLE)
+    assert created["tags"] == {"team": "platform"}
+
+    duplicate = error_of(
+        eks.create_pod_identity_association, clusterName=name, namespace="app", serviceAccount="api", roleArn=OTHER_ROLE
+    )
+    assert duplicate["Error"]["Code"] == "ResourceInUseException"
+    assert duplicate["Error"]["Message"] == f"Association already exists: {association_id}"
+
+    eks.create_pod_identity_association(clusterName=name, namespace="app", serviceAccount="worker", roleArn=ROLE)
+    eks.create_pod_identity_association(clusterName=name, namespace="ops", serviceAccount="api", roleArn=ROLE)
+
+    def listed(**filters: str) -> list[tuple[str, str]]:
+        paginator = eks.get_paginator("list_pod_identity_associations")
+        pages = paginator.paginate(clusterName=name, PaginationConfig={"PageSize": 1}, **filters)
+        return sorted((a["namespace"], a["serviceAccount"]) for page in pages for a in page["associations"])
+
+    assert listed() == [("app", "api"), ("app", "worker"), ("ops", "api")]
+    assert listed(namespace="app") == [("app", "api"), ("app", "worker")]
+    assert listed(serviceAccount="api") == [("app", "api"), ("ops", "api")]
+    assert listed(namespace="ops", serviceAccount="api") == [("ops", "api")]
+    assert listed(namespace="none") == []
+
+    updated = eks.update_pod_identity_association(
+        clusterName=name, associationId=association_id, roleArn=OTHER_ROLE, targetRoleArn=ROLE
+    )["association"]
+    assert (updated["roleArn"], updated["targetRoleArn"]) == (OTHER_ROLE, ROLE)
+    assert updated["externalId"]
+    described = eks.describe_pod_identity_association(clusterName=name, associationId=association_id)["association"]
+    assert described["roleArn"] == OTHER_ROLE
+    assert described["modifiedAt"] >= described["createdAt"]
+
+    eks.tag_resource(resourceArn=created["associationArn"], tags={"env": "test"})
+    assert eks.list_tags_for_resource(resourceArn=created["associationArn"])["tags"] == {
+        "team": "platform",
+        "env": "test",
+    }
+
+    bad_role = error_of(
+        eks.update_pod_identity_association, clusterName=name, associationId=association_id, roleArn="x"
+    )
+    assert bad_role["Error"]["Code"] == "InvalidParameterException"
+
+    deleted = eks.delete_pod_identity_association(clusterName=name, associationId=association_id)["association"]
+    assert deleted["associationId"] == association_id
+    missing = error_of(eks.describe_pod_identity_association, clusterName=name, associationId=association_id)
+    assert missing["Error"]["Code"] == "ResourceNotFoundException"
+    assert listed(namespace="app") == [("app", "worker")]
+
+
+def test_pod_identity_association_validation(eks: Any, cluster: dict[str, Any]) -> None:
+    name = cluster["name"]
+    bad_role = error_of(
+        eks.create_pod_identity_association, clusterName=name, namespace="app", serviceAccount="api", roleArn="role/x"
+    )
+    assert bad_role["Error"]["Code"] == "InvalidParameterException"
+    bad_id = error_of(eks.describe_pod_identity_association, clusterName=name, associationId="a-short")
+    assert bad_id["Error"]["Code"] == "InvalidParameterException"
+    no_cluster = error_of(
+        eks.create_pod_identity_association,
+        clusterName="no-such-cluster",
+        namespace="a",
+        serviceAccount="b",
+        roleArn=ROLE,
+    )
+    assert no_cluster["Error"]["Code"] == "ResourceNotFoundException"
+
+
+# ------------------------------------------------------------------ IAM and the launcher
+
+
+def test_aws_managed_policies_attach(clients: dict[str, Any]) -> None:
+    iam = clients["iam"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    role = f"eks-cluster-{uuid.uuid4().hex[:8]}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+    policy_arn = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+    iam.attach_role_policy(RoleName=role, PolicyArn=policy_arn)
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [policy_arn]
+
+
+def test_launcher_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    proc, _ = _start_server(tmp_path / "server.log")
+    assert _stop_server(proc) == 0
