@@ -15,6 +15,9 @@ STACK_DIR   ?= $(ROOT)/.stack
 BUILD       := $(ROOT)/build
 VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL     := $(BUILD)/layered-eks_rds-$(VERSION).tar.gz
+COLL_BUILD  := $(BUILD)/collections/ansible_collections/layered/eks_rds
+PY_VERSION   = $(shell $(BIN)/python -c "import sys; print('%d.%d' % sys.version_info[:2])")
+SITE_PACKAGES = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 APT_PKGS    := postgresql curl ca-certificates git
 
 export PATH := $(BIN):$(PATH)
@@ -92,18 +95,27 @@ build: setup ## build the collection tarball
 	@ansible-galaxy collection build --force --output-path $(BUILD) >/dev/null
 	@echo "built $(TARBALL)"
 
-sanity: build ## ansible-test sanity on the built collection (plugins/)
+sanity: build ## ansible-test sanity on the built collection (plugins/, meta/)
 	@rm -rf $(BUILD)/collections
-	@ansible-galaxy collection install --no-deps -p $(BUILD)/collections $(TARBALL) >/dev/null
-	@cd $(BUILD)/collections/ansible_collections/layered/eks_rds && \
-	  ansible-test sanity --venv --python 3.11 --color no plugins/ meta/
+	@ansible-galaxy collection install --force --no-deps -p $(BUILD)/collections $(TARBALL) >/dev/null
+	@# dependencies for the import test: the collections bundled in .venv
+	@for ns in amazon community kubernetes; do \
+	  ln -sfn $(SITE_PACKAGES)/ansible_collections/$$ns $(BUILD)/collections/ansible_collections/$$ns; done
+	@# ansible-test bootstraps pip in its sanity venvs with a cached get-pip script
+	@pipv=$$(grep -oP "pip='\K[0-9.]+" $(SITE_PACKAGES)/ansible_test/_internal/python_requirements.py); \
+	  mkdir -p $(HOME)/.ansible/test/cache; \
+	  install -m 644 scripts/ansible-test-get-pip.py $(HOME)/.ansible/test/cache/get_pip_$${pipv//./_}.py
+	@# its own git root, so ansible-test lists the installed files, not this checkout's
+	@cd $(COLL_BUILD) && git init -q . && \
+	  ansible-test sanity --venv --python $(PY_VERSION) --color no plugins/ meta/
 	@scripts/check-docs.sh $(BUILD)/collections
 
 unit: setup ## pytest unit tests
 	@pytest tests/unit
 
 molecule: up ## molecule scenarios against the local stack
-	@cd tests && molecule test --all
+	@cd tests && for s in molecule/*/molecule.yml; do \
+	  s=$${s#molecule/}; s=$${s%/molecule.yml}; echo "== molecule test -s $$s"; molecule test -s $$s; done
 
 e2e: up ## site.yml -i inventories/local twice; the second run must change nothing
 	@scripts/run-twice.sh site.yml -i inventories/local

@@ -31,7 +31,7 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 fi
 
 # what `kubectl version` and clients see: the pinned release, not v0.0.0-master
-k8s_version=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$mod_dir/go.mod")
+k8s_version=$(sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$mod_dir/go.mod")
 [[ -n "$k8s_version" ]] || { echo "cannot read the k8s.io/kubernetes version from $mod_dir/go.mod" >&2; exit 1; }
 minor=$(cut -d. -f2 <<<"$k8s_version")
 ldflags="-s -w"
@@ -55,5 +55,9 @@ for t in "${missing[@]}"; do
   CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin_dir/$name.tmp" "$pkg"
   mv "$bin_dir/$name.tmp" "$bin_dir/$name"
   echo "[$n/${#missing[@]}] $name built in $(( $(date +%s) - start ))s"
+done
+# drop builds of earlier pins
+for old in "$cache_root"/k8s-*; do
+  [[ "$old" == "$cache_root/k8s-$key" ]] || rm -rf "$old"
 done
 echo "k8s binaries ready in $bin_dir"

@@ -62,7 +62,7 @@ wait_for() {
     fi
     sleep 0.5
   done
-  log "$name is up"
+  log "${WAIT_LABEL:-$name} is up"
 }
 
 stop() {
@@ -169,7 +169,7 @@ up_kubernetes() {
   wait_for kube-controller-manager 60 curl -fsSk "https://127.0.0.1:$cm_port/healthz"
   # the namespace controller and the service-account controller are ready once
   # 'default' has its ServiceAccount
-  wait_for kube-controller-manager 60 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" \
+  WAIT_LABEL="service-account controller" wait_for kube-controller-manager 60 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" \
     --key "$pki/admin.key" "https://127.0.0.1:$kube_port/api/v1/namespaces/default/serviceaccounts/default"
 }
 
