@@ -85,12 +85,12 @@ status: ## what runs
 test: up lint sanity unit molecule e2e ## every gate, against the local stack
 	@echo "make test: all gates passed"
 
-lint: setup ## ansible-lint (production), yamllint, ruff
+lint: venv link ## ansible-lint (production), yamllint, ruff
 	@echo "== ruff"; ruff check . && ruff format --check plugins tests
 	@echo "== yamllint"; yamllint -s .
 	@echo "== ansible-lint"; ansible-lint --strict
 
-build: setup ## build the collection tarball
+build: venv link ## build the collection tarball
 	@mkdir -p $(BUILD)
 	@ansible-galaxy collection build --force --output-path $(BUILD) >/dev/null
 	@echo "built $(TARBALL)"
@@ -110,7 +110,7 @@ sanity: build ## ansible-test sanity on the built collection (plugins/, meta/)
 	  ansible-test sanity --venv --python $(PY_VERSION) --color no plugins/ meta/
 	@scripts/check-docs.sh $(BUILD)/collections
 
-unit: setup ## pytest unit tests
+unit: venv link ## pytest unit tests
 	@pytest tests/unit
 
 molecule: up ## molecule scenarios against the local stack

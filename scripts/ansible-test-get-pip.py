@@ -16,7 +16,8 @@ GET_PIP_ONLY_OPTIONS = {"--no-setuptools", "--no-wheel"}
 def main():
     args = [arg for arg in sys.argv[1:] if arg not in GET_PIP_ONLY_OPTIONS]
     subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"], stdout=subprocess.DEVNULL)
-    subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
+    # the arguments are pip options and pinned requirements from ansible-test itself; no shell is involved
+    subprocess.check_call([sys.executable, "-m", "pip", "install", *args])  # noqa: S603
 
 
 if __name__ == "__main__":
