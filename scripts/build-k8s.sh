@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Build kube-apiserver, kube-controller-manager and etcd from the Go modules
 # pinned in tests/stack/k8s/go.mod. Binaries are cached outside the checkout,
-# keyed by a hash of go.mod + go.sum, and rebuilt only when the pins change.
+# keyed by what determines them (go.mod, go.sum, link flags), and rebuilt only
+# when that changes.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 mod_dir="$here/tests/stack/k8s"
 cache_root="${LAYERED_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/layered-eks-rds}"
-key=$(cat "$mod_dir/go.mod" "$mod_dir/go.sum" "$0" | sha256sum | cut -c1-16)
+
+# what `kubectl version` and clients see: the pinned release, not v0.0.0-master
+k8s_version=$(sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$mod_dir/go.mod")
+[[ -n "$k8s_version" ]] || { echo "cannot read the k8s.io/kubernetes version from $mod_dir/go.mod" >&2; exit 1; }
+minor=$(cut -d. -f2 <<<"$k8s_version")
+ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+key=$( { cat "$mod_dir/go.mod" "$mod_dir/go.sum"; echo "$ldflags"; } | sha256sum | cut -c1-16)
 bin_dir="$cache_root/k8s-$key/bin"
 
 if [[ "${1:-}" == "--print-bin-dir" ]]; then
@@ -26,25 +38,22 @@ for t in "${tools[@]}"; do
   [[ -x "$bin_dir/${t%%:*}" ]] || missing+=("$t")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "k8s binaries up to date in $bin_dir"
+  echo "k8s $k8s_version binaries up to date in $bin_dir"
   exit 0
 fi
-
-# what `kubectl version` and clients see: the pinned release, not v0.0.0-master
-k8s_version=$(sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$mod_dir/go.mod")
-[[ -n "$k8s_version" ]] || { echo "cannot read the k8s.io/kubernetes version from $mod_dir/go.mod" >&2; exit 1; }
-minor=$(cut -d. -f2 <<<"$k8s_version")
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
 
 command -v go >/dev/null || { echo "go is required to build the local control plane" >&2; exit 1; }
 mkdir -p "$bin_dir"
 cd "$mod_dir"
-echo "downloading Go modules (first run only) ..."
+echo "downloading Go modules for Kubernetes $k8s_version (first run only) ..."
 go mod download
+
+# a line every 30 s while a long compile runs, so CI logs show progress
+ticker() {
+  local what=$1 start=$2
+  while sleep 30; do echo "    ... still building $what ($(( $(date +%s) - start ))s)"; done
+}
+
 n=0
 for t in "${missing[@]}"; do
   n=$((n + 1))
@@ -52,12 +61,19 @@ for t in "${missing[@]}"; do
   pkg=${t#*:}
   echo "[$n/${#missing[@]}] building $name from $pkg (first build takes several minutes on 2 cores) ..."
   start=$(date +%s)
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin_dir/$name.tmp" "$pkg"
+  ticker "$name" "$start" &
+  tick=$!
+  if ! CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin_dir/$name.tmp" "$pkg"; then
+    kill "$tick" 2>/dev/null || true
+    exit 1
+  fi
+  kill "$tick" 2>/dev/null || true
   mv "$bin_dir/$name.tmp" "$bin_dir/$name"
   echo "[$n/${#missing[@]}] $name built in $(( $(date +%s) - start ))s"
 done
+
 # drop builds of earlier pins
 for old in "$cache_root"/k8s-*; do
   [[ "$old" == "$cache_root/k8s-$key" ]] || rm -rf "$old"
 done
-echo "k8s binaries ready in $bin_dir"
+echo "k8s $k8s_version binaries ready in $bin_dir"
