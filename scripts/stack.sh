@@ -30,6 +30,14 @@ sa_issuer=${LAYERED_SA_ISSUER:-https://127.0.0.1:$kube_port}
 sa_key=${LAYERED_SA_KEY_FILE:-$stack_dir/pki/sa.key}
 api_audiences=${LAYERED_API_AUDIENCES:-https://kubernetes.default.svc,sts.amazonaws.com}
 pki="$stack_dir/pki"
+# PostgreSQL refuses to run as root; as root it runs as Debian's 'postgres'
+# account, which may not be able to traverse a checkout under a private home
+# directory, so its state then lives under that account's own home.
+if [[ $(id -u) -eq 0 ]]; then
+  pg_dir="/var/lib/postgresql/layered-eks-rds/$(printf '%s' "$stack_dir" | sha256sum | cut -c1-12)"
+else
+  pg_dir="$stack_dir/pg"
+fi
 logs="$stack_dir/logs"
 run="$stack_dir/run"
 
@@ -86,7 +94,7 @@ pg_bin() {
 
 # PostgreSQL refuses to run as root: use the Debian 'postgres' account then.
 as_pg() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 kubeconfig() { # kubeconfig FILE USER CERT KEY
@@ -115,8 +123,7 @@ EOF
 
 up_pki() {
   mkdir -p "$pki" "$logs" "$run"
-  # traverse-only for others (PostgreSQL runs as its own account); keys stay private
-  chmod 711 "$stack_dir"
+  chmod 700 "$stack_dir"
   chmod 700 "$pki"
   "$py" "$repo/tests/stack/pki.py" "$pki" --sa-key "$sa_key"
   kubeconfig "$stack_dir/kubeconfig" layered-admin admin.crt admin.key
@@ -174,35 +181,37 @@ up_kubernetes() {
 }
 
 up_postgres() {
-  local bin data="$stack_dir/postgres"
+  local bin data="$pg_dir/data"
   bin=$(pg_bin)
   if [[ ! -f "$data/PG_VERSION" ]]; then
     log "initialising PostgreSQL in $data"
     mkdir -p "$data"
+    chmod 700 "$pg_dir" "$data"
     # a random superuser password, kept only in a 0600 file of the stack dir
     head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$stack_dir/postgres.password"
     chmod 600 "$stack_dir/postgres.password"
-    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$data" "$stack_dir/postgres.password"; fi
+    install -m 600 "$stack_dir/postgres.password" "$pg_dir/pwfile"
+    if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$pg_dir"; fi
     as_pg "$bin/initdb" -D "$data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
-      --pwfile="$stack_dir/postgres.password" -E UTF8 >"$logs/postgres-init.log"
+      --pwfile="$pg_dir/pwfile" -E UTF8 >"$logs/postgres-init.log"
+    rm -f "$pg_dir/pwfile"
     install -m 600 "$pki/postgres.crt" "$data/server.crt"
     install -m 600 "$pki/postgres.key" "$data/server.key"
     install -m 644 "$pki/ca.crt" "$data/root.crt"
-    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$data"/server.* "$data/root.crt"; fi
     # TLS only for TCP clients, as RDS with rds.force_ssl=1
     {
       echo "local all all peer"
       echo "hostssl all all 127.0.0.1/32 scram-sha-256"
       echo "hostssl all all ::1/128 scram-sha-256"
     } >"$data/pg_hba.conf"
-    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$data/pg_hba.conf"; fi
+    if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$pg_dir"; fi
   fi
-  mkdir -p "$stack_dir/pg-run"
-  if [[ $(id -u) -eq 0 ]]; then chown postgres: "$stack_dir/pg-run"; touch "$logs/postgres.log"; chown postgres: "$logs/postgres.log"; fi
+  mkdir -p "$pg_dir/run"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres: "$pg_dir/run"; fi
   if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "starting postgres"
-    as_pg "$bin/pg_ctl" -D "$data" -l "$logs/postgres.log" -w -t 60 start -o \
-      "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$stack_dir/pg-run -c ssl=on \
+    as_pg "$bin/pg_ctl" -D "$data" -l "$pg_dir/postgres.log" -w -t 60 start -o \
+      "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir/run -c ssl=on \
 -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=root.crt \
 -c password_encryption=scram-sha-256 -c log_connections=on" >/dev/null
   fi
@@ -212,7 +221,7 @@ up_postgres() {
 wait_for_pg() {
   local deadline=$((SECONDS + 60))
   until "$(pg_bin)/pg_isready" -h 127.0.0.1 -p "$pg_port" -q; do
-    (( SECONDS < deadline )) || die "postgres did not answer; see $logs/postgres.log"
+    (( SECONDS < deadline )) || die "postgres did not answer; see $pg_dir/postgres.log"
     sleep 0.5
   done
   log "postgres is up"
@@ -234,7 +243,8 @@ write_endpoints() {
   "postgres_port": $pg_port,
   "postgres_superuser": "postgres",
   "postgres_password_file": "$stack_dir/postgres.password",
-  "postgres_ca_file": "$pki/ca.crt"
+  "postgres_ca_file": "$pki/ca.crt",
+  "postgres_data_dir": "$pg_dir/data"
 }
 EOF
   chmod 600 "$stack_dir/endpoints.json"
@@ -252,15 +262,15 @@ case "${1:-}" in
     ;;
   down)
     for s in kube-controller-manager kube-apiserver etcd moto; do stop "$s"; done
-    if [[ -f "$stack_dir/postgres/PG_VERSION" ]]; then
-      as_pg "$(pg_bin)/pg_ctl" -D "$stack_dir/postgres" -m fast -w stop >/dev/null 2>&1 || true
+    if [[ -f "$pg_dir/data/PG_VERSION" ]]; then
+      as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
       log "postgres stopped"
     fi
     ;;
   reset)
     "$0" down
-    rm -rf "$stack_dir"
-    log "removed $stack_dir"
+    rm -rf "$stack_dir" "$pg_dir"
+    log "removed $stack_dir and $pg_dir"
     ;;
   status)
     for s in moto etcd kube-apiserver kube-controller-manager; do
