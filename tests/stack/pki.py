@@ -4,7 +4,9 @@ Creates, once, under a stack directory:
 
 * ``ca.crt``/``ca.key``: the local CA (also the cluster signing CA, so CSRs
   approved in the cluster are signed by it);
-* ``apiserver.crt``/``.key``: kube-apiserver serving certificate;
+* ``apiserver.crt``/``.key``: kube-apiserver serving certificate, and
+  ``apiserver-chain.crt``, the leaf followed by the CA, which the apiserver
+  presents (so TLS clients, like IAM OIDC thumbprinting, see the whole chain);
 * ``admin.crt``/``.key``: client certificate in ``system:masters``;
 * ``controller-manager.crt``/``.key``: ``system:kube-controller-manager``;
 * ``postgres.crt``/``.key``: PostgreSQL server certificate (TLS is forced);
@@ -165,6 +167,8 @@ def main() -> None:
         ),
         server_ips=("127.0.0.1", "10.96.0.1"),
     )
+    chain = directory / "apiserver-chain.crt"
+    chain.write_bytes((directory / "apiserver.crt").read_bytes() + (directory / "ca.crt").read_bytes())
     ensure_leaf(directory, "admin", ca, "layered-admin", organization="system:masters", client=True)
     ensure_leaf(directory, "controller-manager", ca, "system:kube-controller-manager", client=True)
     ensure_leaf(directory, "postgres", ca, "localhost", server_names=("localhost",), server_ips=("127.0.0.1",))
