@@ -1,6 +1,6 @@
 """EKS behaviour that stock moto (5.2.x) lacks, for the local AWS endpoint of the test stack.
 
-The collection's EKS code reads and writes things moto's EKS model does not have, so against stock
+The collection's EKS and IAM code reads and writes things moto's EKS model does not have, so against stock
 moto it either fails with NotImplementedError or sees values that real EKS never returns.
 ``install()`` extends moto in place, before the server (or a ``mock_aws`` context) starts:
 
@@ -9,7 +9,8 @@ moto it either fails with NotImplementedError or sees values that real EKS never
   DescribeUpdate and ListUpdates;
 * ``addons``: Create/Describe/Update/Delete/ListAddons and DescribeAddonVersions;
 * ``pod_identity``: Create/Describe/Update/Delete/ListPodIdentityAssociations;
-* ``tagging``: tags on nodegroups, Fargate profiles, add-ons and pod identity associations.
+* ``tagging``: tags on nodegroups, Fargate profiles, add-ons and pod identity associations;
+* ``iam_oidc``: Add/RemoveClientID on IAM OIDC providers.
 
 Request and response shapes follow botocore's EKS service model; moto serializes the objects.
 """
@@ -21,15 +22,15 @@ import functools
 from moto.eks import urls as eks_urls
 from moto.eks.responses import EKSResponse
 
-from . import addons, cluster, pod_identity, tagging
+from . import addons, cluster, iam_oidc, pod_identity, tagging
 
 __all__ = ["install"]
 
 
 @functools.cache  # patching twice would wrap the patched methods again
 def install() -> None:
-    """Patch moto's EKS backend, responses and URL table; calling it again does nothing."""
-    for module in (cluster, addons, pod_identity, tagging):
+    """Patch moto's EKS and IAM backends, responses and URL table; calling it again does nothing."""
+    for module in (cluster, addons, pod_identity, tagging, iam_oidc):
         module.install()
     for path in (*cluster.URL_PATHS, *addons.URL_PATHS, *pod_identity.URL_PATHS):
         eks_urls.url_paths.setdefault(path, EKSResponse.dispatch)

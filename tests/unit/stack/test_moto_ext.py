@@ -537,3 +537,25 @@ def test_aws_managed_policies_attach(clients: dict[str, Any]) -> None:
 def test_launcher_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     proc, _ = _start_server(tmp_path / "server.log")
     assert _stop_server(proc) == 0
+
+
+def test_oidc_provider_client_ids_change_in_place(clients: dict[str, Any]) -> None:
+    iam = clients["iam"]
+    arn = iam.create_open_id_connect_provider(
+        Url="https://issuer.example.test/id/abc", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["a" * 40]
+    )["OpenIDConnectProviderArn"]
+    try:
+        iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="other-audience")
+        iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="other-audience")
+        assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"] == [
+            "sts.amazonaws.com",
+            "other-audience",
+        ]
+        iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="sts.amazonaws.com")
+        iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="not-there")
+        assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"] == ["other-audience"]
+        missing = arn.replace("abc", "missing")
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=missing, ClientID="x")
+    finally:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
