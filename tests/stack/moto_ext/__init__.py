@@ -7,6 +7,8 @@ moto it either fails with NotImplementedError or sees values that real EKS never
 * ``cluster``: a real EC2 cluster security group (``resourcesVpcConfig.clusterSecurityGroupId``) and
   ``vpcId``, EKS's endpoint access defaults, UpdateClusterConfig that merges and returns an ``update``,
   DescribeUpdate and ListUpdates;
+* ``cluster_settings``: UpdateClusterVersion (one minor at a time), AssociateEncryptionConfig,
+  and ``accessConfig`` on create, describe and UpdateClusterConfig;
 * ``addons``: Create/Describe/Update/Delete/ListAddons and DescribeAddonVersions;
 * ``pod_identity``: Create/Describe/Update/Delete/ListPodIdentityAssociations;
 * ``tagging``: tags on nodegroups, Fargate profiles, add-ons and pod identity associations;
@@ -22,7 +24,7 @@ import functools
 from moto.eks import urls as eks_urls
 from moto.eks.responses import EKSResponse
 
-from . import addons, cluster, iam_oidc, pod_identity, tagging
+from . import addons, cluster, cluster_settings, iam_oidc, pod_identity, tagging
 
 __all__ = ["install"]
 
@@ -30,7 +32,7 @@ __all__ = ["install"]
 @functools.cache  # patching twice would wrap the patched methods again
 def install() -> None:
     """Patch moto's EKS and IAM backends, responses and URL table; calling it again does nothing."""
-    for module in (cluster, addons, pod_identity, tagging, iam_oidc):
+    for module in (cluster, cluster_settings, addons, pod_identity, tagging, iam_oidc):
         module.install()
-    for path in (*cluster.URL_PATHS, *addons.URL_PATHS, *pod_identity.URL_PATHS):
+    for path in (*cluster.URL_PATHS, *cluster_settings.URL_PATHS, *addons.URL_PATHS, *pod_identity.URL_PATHS):
         eks_urls.url_paths.setdefault(path, EKSResponse.dispatch)

@@ -25,6 +25,7 @@ from moto.eks.responses import EKSResponse
 from moto.moto_api._internal import mock_random as random
 
 from ._common import ext, get_cluster, paginate, param, patch, record_update, store_update
+from .cluster_settings import update_access_config
 
 CLUSTER_SG_DESCRIPTION = (
     "EKS created security group applied to ENI that is attached to EKS Control Plane master nodes,"
@@ -198,11 +199,12 @@ def update_cluster_config(
     client_request_token: str | None = None,
     kubernetes_network_config: dict[str, Any] | None = None,
     remote_network_config: dict[str, Any] | None = None,
+    access_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply one kind of change and return the resulting ``Update`` (moto returned the cluster)."""
     cluster = get_cluster(self, name)
     vpc_config = {k: v for k, v in (resources_vpc_config or {}).items() if v is not None}
-    changes = [c for c in (vpc_config, logging, kubernetes_network_config, remote_network_config) if c]
+    changes = [c for c in (vpc_config, logging, kubernetes_network_config, remote_network_config, access_config) if c]
     if len(changes) != 1:
         message = ONE_UPDATE_TYPE_MSG if changes else "No changes were specified in the request."
         raise InvalidParameterException(clusterName=name, message=message)
@@ -210,6 +212,8 @@ def update_cluster_config(
         return _update_vpc_config(self, cluster, vpc_config)
     if logging:
         return _update_logging(cluster, logging)
+    if access_config:
+        return update_access_config(cluster, access_config)
     if kubernetes_network_config:
         cluster.kubernetes_network_config = kubernetes_network_config
         return record_update(cluster, "ConfigUpdate", [param("KubernetesNetworkConfig", kubernetes_network_config)])
@@ -261,6 +265,7 @@ def _update_cluster_config_response(self: EKSResponse) -> ActionResult:
         client_request_token=self._get_param("clientRequestToken"),
         kubernetes_network_config=self._get_param("kubernetesNetworkConfig"),
         remote_network_config=self._get_param("remoteNetworkConfig"),
+        access_config=self._get_param("accessConfig"),
     )
     return ActionResult({"update": update})
 

@@ -559,3 +559,49 @@ def test_oidc_provider_client_ids_change_in_place(clients: dict[str, Any]) -> No
             iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=missing, ClientID="x")
     finally:
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+def test_version_upgrades_one_minor_at_a_time(eks: Any, cluster: dict[str, Any]) -> None:
+    name = cluster["name"]
+    assert error_of(eks.update_cluster_version, name=name, version="1.33")["Error"]["Code"] == (
+        "InvalidParameterException"
+    )
+    assert error_of(eks.update_cluster_version, name=name, version="1.30")["Error"]["Code"] == (
+        "InvalidParameterException"
+    )
+    update = eks.update_cluster_version(name=name, version="1.32")["update"]
+    assert update["type"] == "VersionUpdate"
+    assert eks.describe_update(name=name, updateId=update["id"])["update"]["status"] == "Successful"
+    assert eks.describe_cluster(name=name)["cluster"]["version"] == "1.32"
+
+
+def test_encryption_can_be_added_once(eks: Any, cluster: dict[str, Any]) -> None:
+    name = cluster["name"]
+    assert not eks.describe_cluster(name=name)["cluster"].get("encryptionConfig")
+    config = [{"resources": ["secrets"], "provider": {"keyArn": f"arn:aws:kms:{REGION}:123456789012:key/k1"}}]
+    update = eks.associate_encryption_config(clusterName=name, encryptionConfig=config)["update"]
+    assert update["type"] == "AssociateEncryptionConfig"
+    assert eks.describe_cluster(name=name)["cluster"]["encryptionConfig"] == config
+    again = error_of(eks.associate_encryption_config, clusterName=name, encryptionConfig=config)
+    assert again["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_access_config_is_kept_and_moves_forward_only(eks: Any, network: dict[str, Any]) -> None:
+    name = f"c-{uuid.uuid4().hex[:8]}"
+    eks.create_cluster(
+        name=name,
+        version="1.31",
+        roleArn=ROLE,
+        resourcesVpcConfig={"subnetIds": network["subnet_ids"]},
+        accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"},
+    )
+    assert eks.describe_cluster(name=name)["cluster"]["accessConfig"]["authenticationMode"] == "API_AND_CONFIG_MAP"
+    back = error_of(eks.update_cluster_config, name=name, accessConfig={"authenticationMode": "CONFIG_MAP"})
+    assert back["Error"]["Code"] == "InvalidParameterException"
+    update = eks.update_cluster_config(name=name, accessConfig={"authenticationMode": "API"})["update"]
+    assert update["type"] == "AccessConfigUpdate"
+    assert eks.describe_cluster(name=name)["cluster"]["accessConfig"]["authenticationMode"] == "API"
+
+
+def test_access_config_defaults_to_config_map(eks: Any, cluster: dict[str, Any]) -> None:
+    assert eks.describe_cluster(name=cluster["name"])["cluster"]["accessConfig"]["authenticationMode"] == "CONFIG_MAP"

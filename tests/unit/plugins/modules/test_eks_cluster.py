@@ -76,28 +76,20 @@ def exists(eks, name):
 
 
 @pytest.fixture
-def emulated_updates(monkeypatch):
-    """Answer UpdateClusterVersion and AssociateEncryptionConfig, which the moto extension lacks.
+def recorded_updates(monkeypatch):
+    """Record (operation, params) of UpdateClusterVersion, AssociateEncryptionConfig and DescribeUpdate.
 
-    Each call returns an InProgress update whose DescribeUpdate says Successful; everything else goes to the
-    server. Returns the list of (operation, params) of the emulated calls and of DescribeUpdate for them.
+    Every call still goes to the server; the record shows the order in which updates were made and waited for.
     """
     calls = []
-    ids = set()
     real = botocore.client.BaseClient._make_api_call
 
-    def fake(self, operation_name, api_params):
-        if operation_name in ("UpdateClusterVersion", "AssociateEncryptionConfig"):
-            update_id = str(uuid.uuid4())
-            ids.add(update_id)
+    def record(self, operation_name, api_params):
+        if operation_name in ("UpdateClusterVersion", "AssociateEncryptionConfig", "DescribeUpdate"):
             calls.append((operation_name, dict(api_params)))
-            return {"update": {"id": update_id, "status": "InProgress", "type": operation_name, "params": []}}
-        if operation_name == "DescribeUpdate" and api_params.get("updateId") in ids:
-            calls.append((operation_name, dict(api_params)))
-            return {"update": {"id": api_params["updateId"], "status": "Successful", "errors": []}}
         return real(self, operation_name, api_params)
 
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", fake)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
     return calls
 
 
@@ -268,28 +260,34 @@ def test_tags_are_updated_and_purged(run, eks, args, name):
     assert succeed(run, args)["changed"] is False  # tags omitted: not managed
 
 
-def test_version_upgrade_goes_one_minor_at_a_time(run, args, name, emulated_updates):
+def test_version_upgrade_goes_one_minor_at_a_time(run, eks, args, name, recorded_updates):
     succeed(run, dict(args, version="1.29"))
 
     result = succeed(run, dict(args, version="1.31"))
 
     assert result["changed"] is True
     assert [u["description"] for u in result["updates"]] == ["Kubernetes version 1.30", "Kubernetes version 1.31"]
-    upgrades = [params for op, params in emulated_updates if op == "UpdateClusterVersion"]
+    upgrades = [params for op, params in recorded_updates if op == "UpdateClusterVersion"]
     assert upgrades == [{"name": name, "version": "1.30"}, {"name": name, "version": "1.31"}]
     # Each upgrade was waited for before the next one started.
-    operations = [op for op, _ in emulated_updates]
+    operations = [op for op, _ in recorded_updates]
     assert operations == ["UpdateClusterVersion", "DescribeUpdate", "UpdateClusterVersion", "DescribeUpdate"]
+    assert eks.describe_cluster(name=name)["cluster"]["version"] == "1.31"
+    assert succeed(run, dict(args, version="1.31"))["changed"] is False
 
 
-def test_encryption_can_be_added(run, args, name, emulated_updates):
+def test_encryption_can_be_added(run, eks, args, name, recorded_updates):
     succeed(run, args)
 
     result = succeed(run, dict(args, encryption_config=dict(key_arn=KEY)))
 
     assert result["changed"] is True
     assert [u["kind"] for u in result["updates"]] == ["encryption"]
-    operation, params = emulated_updates[0]
+    assert eks.describe_cluster(name=name)["cluster"]["encryptionConfig"] == [
+        {"resources": ["secrets"], "provider": {"keyArn": KEY}}
+    ]
+    assert succeed(run, dict(args, encryption_config=dict(key_arn=KEY)))["changed"] is False
+    operation, params = recorded_updates[0]
     assert operation == "AssociateEncryptionConfig"
     assert params == {
         "clusterName": name,
@@ -298,13 +296,14 @@ def test_encryption_can_be_added(run, args, name, emulated_updates):
     assert result["diff"]["after"]["encryption_key_arn"] == KEY
 
 
-def test_without_wait_the_last_update_is_not_waited_for(run, args, emulated_updates):
+def test_without_wait_the_last_update_is_not_waited_for(run, eks, args, name, recorded_updates):
     succeed(run, dict(args, version="1.30"))
 
     result = succeed(run, dict(args, version="1.31", wait=False))
 
-    assert [op for op, _ in emulated_updates] == ["UpdateClusterVersion"]
-    assert result["updates"][0]["status"] == "InProgress"
+    assert [op for op, _ in recorded_updates] == ["UpdateClusterVersion"]
+    assert [u["kind"] for u in result["updates"]] == ["version"]
+    assert eks.describe_cluster(name=name)["cluster"]["version"] == "1.31"
 
 
 # ------------------------------------------------------------------ refused changes
