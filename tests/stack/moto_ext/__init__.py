@@ -1,6 +1,6 @@
 """EKS behaviour that stock moto (5.2.x) lacks, for the local AWS endpoint of the test stack.
 
-The collection's EKS and IAM code reads and writes things moto's EKS model does not have, so against stock
+The collection's EKS, IAM, RDS and KMS code reads and writes things moto's EKS model does not have, so against stock
 moto it either fails with NotImplementedError or sees values that real EKS never returns.
 ``install()`` extends moto in place, before the server (or a ``mock_aws`` context) starts:
 
@@ -12,7 +12,9 @@ moto it either fails with NotImplementedError or sees values that real EKS never
 * ``addons``: Create/Describe/Update/Delete/ListAddons and DescribeAddonVersions;
 * ``pod_identity``: Create/Describe/Update/Delete/ListPodIdentityAssociations;
 * ``tagging``: tags on nodegroups, Fargate profiles, add-ons and pod identity associations;
-* ``iam_oidc``: Add/RemoveClientID on IAM OIDC providers.
+* ``iam_oidc``: Add/RemoveClientID on IAM OIDC providers;
+* ``rds_kms``: KMS key state calls by ARN, DBParameterGroupNotFound, engine-default parameters of
+  new postgres parameter groups, DescribeDBEngineVersions for postgres, one DbiResourceId per instance.
 
 Request and response shapes follow botocore's EKS service model; moto serializes the objects.
 """
@@ -24,15 +26,15 @@ import functools
 from moto.eks import urls as eks_urls
 from moto.eks.responses import EKSResponse
 
-from . import addons, cluster, cluster_settings, iam_oidc, pod_identity, tagging
+from . import addons, cluster, cluster_settings, iam_oidc, pod_identity, rds_kms, tagging
 
 __all__ = ["install"]
 
 
 @functools.cache  # patching twice would wrap the patched methods again
 def install() -> None:
-    """Patch moto's EKS and IAM backends, responses and URL table; calling it again does nothing."""
-    for module in (cluster, cluster_settings, addons, pod_identity, tagging, iam_oidc):
+    """Patch moto's backends, responses and URL table; calling it again does nothing."""
+    for module in (cluster, cluster_settings, addons, pod_identity, tagging, iam_oidc, rds_kms):
         module.install()
     for path in (*cluster.URL_PATHS, *cluster_settings.URL_PATHS, *addons.URL_PATHS, *pod_identity.URL_PATHS):
         eks_urls.url_paths.setdefault(path, EKSResponse.dispatch)

@@ -81,7 +81,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def clients(endpoint: str) -> dict[str, Any]:
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    return {name: session.client(name, endpoint_url=endpoint) for name in ("eks", "ec2", "iam")}
+    return {name: session.client(name, endpoint_url=endpoint) for name in ("eks", "ec2", "iam", "kms", "rds")}
 
 
 @pytest.fixture
@@ -605,3 +605,68 @@ def test_access_config_is_kept_and_moves_forward_only(eks: Any, network: dict[st
 
 def test_access_config_defaults_to_config_map(eks: Any, cluster: dict[str, Any]) -> None:
     assert eks.describe_cluster(name=cluster["name"])["cluster"]["accessConfig"]["authenticationMode"] == "CONFIG_MAP"
+
+
+# ------------------------------------------------------------------ RDS and KMS
+
+
+def test_kms_key_state_calls_accept_an_arn(clients: dict[str, Any]) -> None:
+    kms = clients["kms"]
+    arn = kms.create_key(Description="moto-ext test")["KeyMetadata"]["Arn"]
+    kms.disable_key(KeyId=arn)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["Enabled"] is False
+    kms.enable_key(KeyId=arn)
+    kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    kms.cancel_key_deletion(KeyId=arn)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] != "PendingDeletion"
+
+
+def test_missing_parameter_group_is_not_found(clients: dict[str, Any]) -> None:
+    response = error_of(clients["rds"].describe_db_parameter_groups, DBParameterGroupName="no-such-group")
+    assert response["Error"]["Code"] == "DBParameterGroupNotFound"
+
+
+def test_new_postgres_parameter_group_lists_engine_defaults(clients: dict[str, Any]) -> None:
+    rds = clients["rds"]
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily="postgres17", Description="t")
+    parameters = {p["ParameterName"]: p for p in rds.describe_db_parameters(DBParameterGroupName=name)["Parameters"]}
+    assert parameters["rds.force_ssl"]["ApplyType"] == "dynamic"
+    assert parameters["rds.force_ssl"]["ParameterValue"] == "1"
+    rds.modify_db_parameter_group(
+        DBParameterGroupName=name,
+        Parameters=[{"ParameterName": "rds.force_ssl", "ParameterValue": "1", "ApplyMethod": "immediate"}],
+    )
+    rds.delete_db_parameter_group(DBParameterGroupName=name)
+
+
+def test_postgres_engine_versions(clients: dict[str, Any]) -> None:
+    rds = clients["rds"]
+    default = rds.describe_db_engine_versions(Engine="postgres", DefaultOnly=True)["DBEngineVersions"]
+    assert [v["EngineVersion"].split(".")[0] for v in default] == ["17"]
+    assert "iam-db-auth-error" in default[0]["ExportableLogTypes"]
+    sixteen = rds.describe_db_engine_versions(Engine="postgres", EngineVersion="16", DefaultOnly=True)
+    assert [v["DBParameterGroupFamily"] for v in sixteen["DBEngineVersions"]] == ["postgres16"]
+
+
+def test_each_instance_has_its_own_dbi_resource_id(clients: dict[str, Any]) -> None:
+    rds = clients["rds"]
+    names = [f"db-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    ids = []
+    for name in names:
+        instance = rds.create_db_instance(
+            DBInstanceIdentifier=name,
+            Engine="postgres",
+            DBInstanceClass="db.t4g.micro",
+            AllocatedStorage=20,
+            MasterUsername="pgadmin",
+            ManageMasterUserPassword=True,
+        )["DBInstance"]
+        ids.append(instance["DbiResourceId"])
+    try:
+        assert all(i.startswith("db-") for i in ids)
+        assert ids[0] != ids[1]
+    finally:
+        for name in names:
+            rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
