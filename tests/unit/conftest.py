@@ -9,7 +9,8 @@ The checkout is exposed as ``.collections/ansible_collections/layered/eks_rds``
 (a relative symlink back to the repository root, the same one ``ansible.cfg``
 relies on) and ``.collections`` is put first on ``sys.path``. The installed
 ``ansible_collections`` is a namespace package, so ``amazon.aws`` and the other
-bundled collections stay importable next to it.
+bundled collections stay importable next to it. ``tests/stack`` is importable
+too, for the tests that start the stack's moto launcher.
 """
 
 import contextlib
@@ -18,6 +19,8 @@ import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COLLECTIONS_ROOT = os.path.join(REPO_ROOT, ".collections")
+# the local stack's helpers (moto launcher process control) for tests that need a live server
+STACK_DIR = os.path.join(REPO_ROOT, "tests", "stack")
 
 
 def _ensure_collection_link():
@@ -33,3 +36,5 @@ _ensure_collection_link()
 if COLLECTIONS_ROOT in sys.path:
     sys.path.remove(COLLECTIONS_ROOT)
 sys.path.insert(0, COLLECTIONS_ROOT)
+if STACK_DIR not in sys.path:
+    sys.path.append(STACK_DIR)

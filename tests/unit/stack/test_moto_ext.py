@@ -6,14 +6,7 @@ The launcher runs as a subprocess on a free loopback port; boto3 talks to it as 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,60 +15,19 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto_process import start_server, stop_server
 
-LAUNCHER = Path(__file__).resolve().parents[3] / "tests" / "stack" / "moto_server.py"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-test"
 OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-test-other"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_server(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOTO_", "AWS_"))}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(LAUNCHER), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"moto server exited with {proc.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as response:
-                if response.status == 200:
-                    return proc, endpoint
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"moto server did not answer on {endpoint}:\n{log_path.read_text()}")
-
-
-def _stop_server(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
-
-
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = _start_server(tmp_path_factory.mktemp("moto") / "server.log")
+    proc, url = start_server(tmp_path_factory.mktemp("moto") / "server.log")
     yield url
-    _stop_server(proc)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -535,8 +487,8 @@ def test_aws_managed_policies_attach(clients: dict[str, Any]) -> None:
 
 
 def test_launcher_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
-    proc, _ = _start_server(tmp_path / "server.log")
-    assert _stop_server(proc) == 0
+    proc, _ = start_server(tmp_path / "server.log")
+    assert stop_server(proc) == 0
 
 
 def test_oidc_provider_client_ids_change_in_place(clients: dict[str, Any]) -> None:

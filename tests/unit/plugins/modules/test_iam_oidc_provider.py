@@ -13,8 +13,8 @@ import threading
 import boto3
 import botocore.session
 import pytest
+from _harness import ModuleExit, ModuleFail, clean_aws_env, patch_exits, run_main
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,52 +29,6 @@ from ansible_collections.layered.eks_rds.plugins.modules import iam_oidc_provide
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 OTHER_THUMBPRINT = "0123456789abcdef0123456789abcdef01234567"
-
-AWS_ENV_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_IAM",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_CA_BUNDLE",
-    "ANSIBLE_DEBUG_BOTOCORE_LOGS",
-)
-
-
-class ModuleExit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class ModuleFail(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    raise ModuleExit(kwargs)
-
-
-def _fail_json(self, msg=None, **kwargs):
-    kwargs["msg"] = msg
-    kwargs["failed"] = True
-    raise ModuleFail(kwargs)
-
 
 # --------------------------------------------------------------------------- an issuer with a generated chain
 
@@ -167,21 +121,12 @@ def issuer(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch, tmp_path):
-    """Fixed static credentials from the environment, no profile, no metadata service."""
-    for name in AWS_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    clean_aws_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture(autouse=True)
 def module_exits(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+    patch_exits(monkeypatch)
 
 
 @pytest.fixture
@@ -237,10 +182,7 @@ def no_clients(monkeypatch):
 
 
 def run_module(args, check_mode=False):
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=True)
-    with patch_module_args(args), pytest.raises((ModuleExit, ModuleFail)) as raised:
-        iam_oidc_provider.main()
-    return raised.value
+    return run_main(iam_oidc_provider.main, args, check_mode=check_mode)
 
 
 def succeed(args, check_mode=False):

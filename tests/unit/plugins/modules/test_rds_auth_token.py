@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import boto3
 import botocore.session
 import pytest
+from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, run_main
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from moto import mock_aws
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -27,68 +27,15 @@ HOST = "app.abcdefghijkl.eu-west-1.rds.amazonaws.com"
 FROZEN_NOW = datetime.datetime(2026, 3, 4, 5, 6, 7)
 FROZEN_EXPIRY = "2026-03-04T05:21:07Z"
 
-AWS_ENV_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_RDS",
-    "AWS_CA_BUNDLE",
-    "ANSIBLE_DEBUG_BOTOCORE_LOGS",
-)
-
-
-class ModuleExit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class ModuleFail(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    raise ModuleExit(kwargs)
-
-
-def _fail_json(self, msg=None, **kwargs):
-    kwargs["msg"] = msg
-    kwargs["failed"] = True
-    raise ModuleFail(kwargs)
-
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch, tmp_path):
-    """Fixed static credentials from the environment, no profile, no region, no metadata service."""
-    for name in AWS_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    clean_aws_env(monkeypatch, tmp_path, ACCESS_KEY, SECRET_KEY)
 
 
 @pytest.fixture(autouse=True)
 def module_exits(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+    patch_exits(monkeypatch)
 
 
 @pytest.fixture
@@ -114,9 +61,7 @@ def no_clients(monkeypatch):
 
 
 def run_module(args):
-    with patch_module_args(args), pytest.raises((ModuleExit, ModuleFail)) as raised:
-        rds_auth_token.main()
-    return raised.value
+    return run_main(rds_auth_token.main, args, diff=False)
 
 
 def succeed(args):
@@ -485,7 +430,7 @@ def test_instance_without_endpoint_fails():
         ]
     }
     module = mock.Mock()
-    module.fail_json.side_effect = lambda **kwargs: _fail_json(None, **kwargs)
+    module.fail_json.side_effect = fail_result
 
     with pytest.raises(ModuleFail) as raised:
         rds_auth_token.describe_instance_endpoint(module, client, "app-pg", REGION)

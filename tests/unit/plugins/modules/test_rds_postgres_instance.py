@@ -11,8 +11,8 @@ import botocore.exceptions
 import botocore.parsers
 import botocore.session
 import pytest
+from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, run_main
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from moto import mock_aws
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
@@ -23,69 +23,15 @@ REGION = "eu-west-1"
 IDENTIFIER = "app-pg"
 ALL_LOGS = ["iam-db-auth-error", "postgresql", "upgrade"]
 
-AWS_ENV_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_RDS",
-    "AWS_ENDPOINT_URL_KMS",
-    "AWS_CA_BUNDLE",
-    "ANSIBLE_DEBUG_BOTOCORE_LOGS",
-)
-
-
-class ModuleExit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class ModuleFail(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    raise ModuleExit(kwargs)
-
-
-def _fail_json(self, msg=None, **kwargs):
-    kwargs["msg"] = msg
-    kwargs["failed"] = True
-    raise ModuleFail(kwargs)
-
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch, tmp_path):
-    """Static fake credentials, no profile, no region, no endpoint override, no metadata service."""
-    for name in AWS_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    clean_aws_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture(autouse=True)
 def module_exits(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
+    patch_exits(monkeypatch)
 
 
 @pytest.fixture
@@ -148,9 +94,7 @@ def engine_versions(monkeypatch):
 
 
 def run_module(args):
-    with patch_module_args(args), pytest.raises((ModuleExit, ModuleFail)) as raised:
-        rds_postgres_instance.main()
-    return raised.value
+    return run_main(rds_postgres_instance.main, args, diff=False)
 
 
 def succeed(args):
@@ -638,8 +582,8 @@ def _module(**params):
     module.params.update(db_instance_identifier=IDENTIFIER, db_instance_class="db.t4g.micro", master_username="pg")
     module.params.update(params)
     module.check_mode = False
-    module.fail_json.side_effect = lambda **kwargs: _fail_json(None, **kwargs)
-    module.fail_json_aws.side_effect = lambda e, msg=None, **kwargs: _fail_json(None, msg=f"{msg}: {e}", **kwargs)
+    module.fail_json.side_effect = fail_result
+    module.fail_json_aws.side_effect = lambda e, msg=None, **kwargs: fail_result(msg=f"{msg}: {e}", **kwargs)
     return module
 
 
