@@ -622,3 +622,14 @@ def test_each_instance_has_its_own_dbi_resource_id(clients: dict[str, Any]) -> N
     finally:
         for name in names:
             rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+
+
+def test_nodegroup_keeps_its_update_config(eks: Any, network: dict[str, Any], cluster: dict[str, Any]) -> None:
+    common = {"clusterName": cluster["name"], "nodeRole": ROLE, "subnets": network["subnet_ids"]}
+    eks.create_nodegroup(nodegroupName="given", updateConfig={"maxUnavailablePercentage": 25}, **common)
+    eks.create_nodegroup(nodegroupName="default", **common)
+    described = {
+        name: eks.describe_nodegroup(clusterName=cluster["name"], nodegroupName=name)["nodegroup"]["updateConfig"]
+        for name in ("given", "default")
+    }
+    assert described == {"given": {"maxUnavailablePercentage": 25}, "default": {"maxUnavailable": 1}}
