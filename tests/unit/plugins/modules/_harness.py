@@ -88,3 +88,31 @@ def run_main(main, args, check_mode=False, diff=True):
     with patch_module_args(args), pytest.raises((ModuleExit, ModuleFail)) as raised:
         main()
     return raised.value
+
+
+def record_retrying_clients(monkeypatch, module):
+    """Record the clients ``module`` creates and the jittered-backoff decorators it builds.
+
+    Returns ``(calls, decorators)``: ``calls`` lists ``(service, retry_decorator)`` for each
+    ``AnsibleAWSModule.client`` call, ``decorators`` what ``AWSRetry.jittered_backoff`` returned.
+    """
+    from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+    real_backoff = module.AWSRetry.jittered_backoff
+    decorators = []
+
+    def recording_backoff(*args, **kwargs):
+        decorator = real_backoff(*args, **kwargs)
+        decorators.append(decorator)
+        return decorator
+
+    real_client = AnsibleAWSModule.client
+    calls = []
+
+    def spy(self, service, retry_decorator=None, **kwargs):
+        calls.append((service, retry_decorator))
+        return real_client(self, service, retry_decorator=retry_decorator, **kwargs)
+
+    monkeypatch.setattr(module.AWSRetry, "jittered_backoff", recording_backoff)
+    monkeypatch.setattr(AnsibleAWSModule, "client", spy)
+    return calls, decorators

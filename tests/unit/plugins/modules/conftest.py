@@ -11,6 +11,7 @@ and point the modules at it through AWS_ENDPOINT_URL. Nothing here is autouse: t
 this directory are not affected.
 """
 
+import socket
 import uuid
 
 import boto3
@@ -90,15 +91,19 @@ def run_eks_module(monkeypatch):
 
 
 @pytest.fixture
-def eks_no_clients(monkeypatch):
-    """Make every way of creating an AWS client fail, and record the attempts."""
+def no_clients(monkeypatch):
+    """Make every way of creating an AWS client (or opening a connection) fail, and record the attempts.
+
+    For the tests proving that bad input is rejected before any API call.
+    """
     attempts = []
 
     def refuse(*args, **kwargs):
         attempts.append((args, kwargs))
-        raise AssertionError("an AWS client was created before input validation finished")
+        raise AssertionError("an AWS client was created (or a connection made) before input validation finished")
 
     monkeypatch.setattr(AnsibleAWSModule, "client", refuse)
     monkeypatch.setattr(boto3.session.Session, "client", refuse)
     monkeypatch.setattr(botocore.session.Session, "create_client", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
     return attempts

@@ -6,13 +6,10 @@
 from unittest import mock
 
 import boto3
-import botocore.session
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
+from _harness import ModuleExit, ModuleFail, clean_aws_env, patch_exits, record_retrying_clients, run_main
 from moto import mock_aws
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.layered.eks_rds.plugins.modules import ec2_vpc_flow_log
 
 REGION = "eu-west-1"
@@ -22,77 +19,17 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/app-vpc-flow-logs"
 OTHER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/other-vpc-flow-logs"
 BUCKET = "app-flow-logs"
 
-AWS_ENV_VARS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_EC2",
-    "AWS_CA_BUNDLE",
-)
-
-
-class ModuleExit(Exception):
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
-class ModuleFail(Exception):
-    def __init__(self, result):
-        super().__init__(result.get("msg"))
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    raise ModuleExit(kwargs)
-
-
-def _fail_json(self, msg=None, **kwargs):
-    kwargs["msg"] = msg
-    kwargs["failed"] = True
-    raise ModuleFail(kwargs)
-
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch, tmp_path):
-    """Fake static credentials, a fixed region, no profile, no metadata service, no endpoint override."""
-    for name in AWS_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    """Fake static credentials and a fixed region, nothing else from the machine."""
+    clean_aws_env(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
 
 
 @pytest.fixture(autouse=True)
 def module_exits(monkeypatch):
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", _exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", _fail_json)
-
-
-@pytest.fixture
-def no_clients(monkeypatch):
-    """Make every way of creating an AWS client blow up, and record attempts."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append((args, kwargs))
-        raise AssertionError("an AWS client was created before input validation finished")
-
-    monkeypatch.setattr(AnsibleAWSModule, "client", refuse)
-    monkeypatch.setattr(boto3.session.Session, "client", refuse)
-    monkeypatch.setattr(botocore.session.Session, "create_client", refuse)
-    return attempts
+    patch_exits(monkeypatch)
 
 
 @pytest.fixture
@@ -108,9 +45,7 @@ def vpc_id(aws):
 
 
 def run_module(args):
-    with patch_module_args(args), pytest.raises((ModuleExit, ModuleFail)) as raised:
-        ec2_vpc_flow_log.main()
-    return raised.value
+    return run_main(ec2_vpc_flow_log.main, args, diff=False)
 
 
 def succeed(args):
@@ -548,23 +483,7 @@ def test_absent_needs_no_destination_or_role(aws, vpc_id):
 
 
 def test_module_client_uses_jittered_backoff(aws, vpc_id, monkeypatch):
-    real_backoff = ec2_vpc_flow_log.AWSRetry.jittered_backoff
-    decorators = []
-
-    def recording_backoff(*args, **kwargs):
-        decorator = real_backoff(*args, **kwargs)
-        decorators.append(decorator)
-        return decorator
-
-    real_client = AnsibleAWSModule.client
-    calls = []
-
-    def spy(self, service, retry_decorator=None, **kwargs):
-        calls.append((service, retry_decorator))
-        return real_client(self, service, retry_decorator=retry_decorator, **kwargs)
-
-    monkeypatch.setattr(ec2_vpc_flow_log.AWSRetry, "jittered_backoff", recording_backoff)
-    monkeypatch.setattr(AnsibleAWSModule, "client", spy)
+    calls, decorators = record_retrying_clients(monkeypatch, ec2_vpc_flow_log)
     succeed(cwl_args(vpc_id))
 
     assert calls == [("ec2", decorators[0])]

@@ -358,17 +358,17 @@ def test_absent(run, eks, cluster_name):
         (dict(wait_timeout=-1), "wait_timeout", "positive"),
     ],
 )
-def test_bad_input_fails_before_any_api_call(run, eks_no_clients, overrides, option, text):
+def test_bad_input_fails_before_any_api_call(run, no_clients, overrides, option, text):
     result = fail(run, dict(dict(cluster_name="app", name="vpc-cni"), **overrides))
 
     assert result["msg"].startswith(f"{option}:"), result["msg"]
     assert result["option"] == option
     assert text in result["msg"]
-    assert eks_no_clients == []
+    assert no_clients == []
 
 
-def test_bad_resolve_conflicts_is_rejected(run, eks_no_clients):
+def test_bad_resolve_conflicts_is_rejected(run, no_clients):
     result = fail(run, dict(cluster_name="app", name="vpc-cni", resolve_conflicts="KEEP"))
 
     assert "resolve_conflicts" in result["msg"]
-    assert eks_no_clients == []
+    assert no_clients == []

@@ -386,20 +386,20 @@ def test_refused_changes_are_refused_before_any_update(run, eks, args, name):
         (dict(wait_timeout=0), "wait_timeout", "positive"),
     ],
 )
-def test_bad_input_fails_before_any_api_call(run, eks_no_clients, args, overrides, option, text):
+def test_bad_input_fails_before_any_api_call(run, no_clients, args, overrides, option, text):
     result = fail(run, dict(args, **overrides))
 
     assert result["msg"].startswith(f"{option}:"), result["msg"]
     assert result["option"] == option
     assert text in result["msg"]
-    assert eks_no_clients == []
+    assert no_clients == []
 
 
-def test_required_options_for_present(run, eks_no_clients, name):
+def test_required_options_for_present(run, no_clients, name):
     result = fail(run, dict(name=name))
 
     assert "version" in result["msg"] and "role_arn" in result["msg"] and "subnets" in result["msg"]
-    assert eks_no_clients == []
+    assert no_clients == []
 
 
 def test_absent_needs_only_the_name(run, name):

@@ -10,7 +10,6 @@ import stat
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
-import botocore.session
 import pytest
 import yaml
 from _harness import ModuleExit, ModuleFail, clean_aws_env, patch_exits, run_main
@@ -78,20 +77,6 @@ def cluster(aws):
     return aws.create_cluster(
         name="demo", roleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/eks", resourcesVpcConfig={}
     )["cluster"]
-
-
-@pytest.fixture
-def no_clients(monkeypatch):
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append((args, kwargs))
-        raise AssertionError("an AWS client was created before input validation finished")
-
-    monkeypatch.setattr(AnsibleAWSModule, "client", refuse)
-    monkeypatch.setattr(boto3.session.Session, "client", refuse)
-    monkeypatch.setattr(botocore.session.Session, "create_client", refuse)
-    return attempts
 
 
 @pytest.fixture

@@ -283,7 +283,7 @@ def test_absent_needs_no_role(run, cluster_name):
         (dict(tags={"aws:eks": "x"}), "tags", "reserved"),
     ],
 )
-def test_bad_input_fails_before_any_api_call(run, eks_no_clients, overrides, option, text):
+def test_bad_input_fails_before_any_api_call(run, no_clients, overrides, option, text):
     args = dict(cluster_name="app", namespace="metabase", service_account="metabase", role_arn=ROLE)
 
     result = fail(run, dict(args, **overrides))
@@ -291,10 +291,10 @@ def test_bad_input_fails_before_any_api_call(run, eks_no_clients, overrides, opt
     assert result["msg"].startswith(f"{option}:"), result["msg"]
     assert result["option"] == option
     assert text in result["msg"]
-    assert eks_no_clients == []
+    assert no_clients == []
 
 
-def test_long_valid_names_are_accepted(run, eks_no_clients, monkeypatch):
+def test_long_valid_names_are_accepted(run, no_clients, monkeypatch):
     """Limits are inclusive: a 63-character namespace and a 253-character service account pass validation."""
     namespace = "n" * 63
     service_account = ".".join(["s" * 63] * 4)[:253].rstrip(".")
@@ -302,11 +302,11 @@ def test_long_valid_names_are_accepted(run, eks_no_clients, monkeypatch):
 
     with pytest.raises(AssertionError, match="before input validation finished"):
         run(dict(cluster_name="app", namespace=namespace, service_account=service_account, role_arn=ROLE))
-    assert len(eks_no_clients) == 1
+    assert len(no_clients) == 1
 
 
-def test_role_is_required_when_present(run, eks_no_clients):
+def test_role_is_required_when_present(run, no_clients):
     result = fail(run, dict(cluster_name="app", namespace="metabase", service_account="metabase"))
 
     assert "role_arn" in result["msg"]
-    assert eks_no_clients == []
+    assert no_clients == []

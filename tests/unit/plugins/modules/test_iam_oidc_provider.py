@@ -11,7 +11,6 @@ import ssl
 import threading
 
 import boto3
-import botocore.session
 import pytest
 from _harness import ModuleExit, ModuleFail, clean_aws_env, patch_exits, run_main
 from ansible.module_utils import basic
@@ -163,22 +162,6 @@ def moto_client_id_calls(monkeypatch):
 def aws():
     with mock_aws():
         yield boto3.client("iam", region_name=REGION)
-
-
-@pytest.fixture
-def no_clients(monkeypatch):
-    """Make every way of creating an AWS client (or connecting anywhere) blow up."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append((args, kwargs))
-        raise AssertionError("an AWS client was created (or a connection made) before input validation finished")
-
-    monkeypatch.setattr(AnsibleAWSModule, "client", refuse)
-    monkeypatch.setattr(boto3.session.Session, "client", refuse)
-    monkeypatch.setattr(botocore.session.Session, "create_client", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    return attempts
 
 
 def run_module(args, check_mode=False):

@@ -11,13 +11,11 @@ from unittest import mock
 from urllib.parse import parse_qs, quote, urlsplit
 
 import boto3
-import botocore.session
 import pytest
-from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, run_main
+from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, record_retrying_clients, run_main
 from ansible.module_utils import basic
 from moto import mock_aws
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.layered.eks_rds.plugins.modules import rds_auth_token
 
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -43,21 +41,6 @@ def frozen_time(monkeypatch):
     """Freeze the clock botocore's SigV4 signers read (botocore.auth.get_current_datetime)."""
     monkeypatch.setattr("botocore.auth.get_current_datetime", lambda remove_tzinfo=True: FROZEN_NOW)
     return FROZEN_NOW
-
-
-@pytest.fixture
-def no_clients(monkeypatch):
-    """Make every way of creating an AWS client blow up, and record attempts."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append((args, kwargs))
-        raise AssertionError("an AWS client was created before input validation finished")
-
-    monkeypatch.setattr(AnsibleAWSModule, "client", refuse)
-    monkeypatch.setattr(boto3.session.Session, "client", refuse)
-    monkeypatch.setattr(botocore.session.Session, "create_client", refuse)
-    return attempts
 
 
 def run_module(args):
@@ -439,23 +422,7 @@ def test_instance_without_endpoint_fails():
 
 
 def test_module_client_uses_jittered_backoff(frozen_time, monkeypatch):
-    real_backoff = rds_auth_token.AWSRetry.jittered_backoff
-    decorators = []
-
-    def recording_backoff(*args, **kwargs):
-        decorator = real_backoff(*args, **kwargs)
-        decorators.append(decorator)
-        return decorator
-
-    real_client = AnsibleAWSModule.client
-    calls = []
-
-    def spy(self, service, retry_decorator=None, **kwargs):
-        calls.append((service, retry_decorator))
-        return real_client(self, service, retry_decorator=retry_decorator, **kwargs)
-
-    monkeypatch.setattr(rds_auth_token.AWSRetry, "jittered_backoff", recording_backoff)
-    monkeypatch.setattr(AnsibleAWSModule, "client", spy)
+    calls, decorators = record_retrying_clients(monkeypatch, rds_auth_token)
     succeed(dict(db_host=HOST, db_user="app_user", region=REGION))
 
     assert len(decorators) == 1

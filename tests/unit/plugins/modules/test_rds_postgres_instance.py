@@ -11,11 +11,10 @@ import botocore.exceptions
 import botocore.parsers
 import botocore.session
 import pytest
-from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, run_main
+from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, record_retrying_clients, run_main
 from ansible.module_utils import basic
 from moto import mock_aws
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.layered.eks_rds.plugins.module_utils import rds_instance as helpers
 from ansible_collections.layered.eks_rds.plugins.modules import rds_postgres_instance
 
@@ -39,21 +38,6 @@ def warnings(monkeypatch):
     recorded = []
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning: recorded.append(warning))
     return recorded
-
-
-@pytest.fixture
-def no_clients(monkeypatch):
-    """Make every way of creating an AWS client blow up, and record attempts."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append((args, kwargs))
-        raise AssertionError("an AWS client was created before input validation finished")
-
-    monkeypatch.setattr(AnsibleAWSModule, "client", refuse)
-    monkeypatch.setattr(boto3.session.Session, "client", refuse)
-    monkeypatch.setattr(botocore.session.Session, "create_client", refuse)
-    return attempts
 
 
 # moto 5.2.5 does not implement DescribeDBEngineVersions; answer it the way RDS does for PostgreSQL.
@@ -691,23 +675,7 @@ def test_calls_opt_in_to_retries():
 
 
 def test_module_client_uses_jittered_backoff(network, engine_versions, monkeypatch):
-    real_backoff = rds_postgres_instance.AWSRetry.jittered_backoff
-    decorators = []
-
-    def recording_backoff(*args, **kwargs):
-        decorator = real_backoff(*args, **kwargs)
-        decorators.append(decorator)
-        return decorator
-
-    real_client = AnsibleAWSModule.client
-    calls = []
-
-    def spy(self, service, retry_decorator=None, **kwargs):
-        calls.append((service, retry_decorator))
-        return real_client(self, service, retry_decorator=retry_decorator, **kwargs)
-
-    monkeypatch.setattr(rds_postgres_instance.AWSRetry, "jittered_backoff", recording_backoff)
-    monkeypatch.setattr(AnsibleAWSModule, "client", spy)
+    calls, decorators = record_retrying_clients(monkeypatch, rds_postgres_instance)
     succeed(base_args(network))
 
     assert calls == [("rds", decorators[0])]
