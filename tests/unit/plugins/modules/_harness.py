@@ -116,3 +116,17 @@ def record_retrying_clients(monkeypatch, module):
     monkeypatch.setattr(module.AWSRetry, "jittered_backoff", recording_backoff)
     monkeypatch.setattr(AnsibleAWSModule, "client", spy)
     return calls, decorators
+
+
+def succeed(run, args, check_mode=False):
+    """``run(args)`` (a ``(failed, result)`` runner) must succeed; return its result."""
+    failed, result = run(args, check_mode=check_mode)
+    assert not failed, result["msg"]
+    return result
+
+
+def fail(run, args, check_mode=False):
+    """``run(args)`` (a ``(failed, result)`` runner) must fail; return its result."""
+    failed, result = run(args, check_mode=check_mode)
+    assert failed, result
+    return result

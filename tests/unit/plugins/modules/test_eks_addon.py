@@ -8,6 +8,7 @@
 import json
 
 import pytest
+from _harness import fail, succeed
 from botocore.exceptions import ClientError
 
 from ansible_collections.layered.eks_rds.plugins.modules import eks_addon
@@ -39,18 +40,6 @@ def run(run_eks_module):
         return run_eks_module(eks_addon, args, check_mode=check_mode)
 
     return _run
-
-
-def succeed(run, args, check_mode=False):
-    failed, result = run(args, check_mode=check_mode)
-    assert not failed, result["msg"]
-    return result
-
-
-def fail(run, args, check_mode=False):
-    failed, result = run(args, check_mode=check_mode)
-    assert failed, result
-    return result
 
 
 def described(eks, cluster_name, name="vpc-cni"):

@@ -6,6 +6,7 @@
 """eks_pod_identity_association against the stack's extended moto server (fixtures in conftest.py)."""
 
 import pytest
+from _harness import fail, succeed
 
 from ansible_collections.layered.eks_rds.plugins.modules import eks_pod_identity_association
 
@@ -38,18 +39,6 @@ def run(run_eks_module):
         return run_eks_module(eks_pod_identity_association, args, check_mode=check_mode)
 
     return _run
-
-
-def succeed(run, args, check_mode=False):
-    failed, result = run(args, check_mode=check_mode)
-    assert not failed, result["msg"]
-    return result
-
-
-def fail(run, args, check_mode=False):
-    failed, result = run(args, check_mode=check_mode)
-    assert failed, result
-    return result
 
 
 def listed(eks, cluster_name):
