@@ -239,11 +239,7 @@ diff:
       type: dict
 """
 
-import contextlib
 import copy
-
-with contextlib.suppress(ImportError):
-    import botocore  # a missing botocore is reported by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
     is_boto3_error_code,
@@ -251,6 +247,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
 )
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.layered.eks_rds.plugins.module_utils.aws_errors import aws_errors
 from ansible_collections.layered.eks_rds.plugins.module_utils.eks import (
     RESOLVE_CONFLICTS,
     Deadline,
@@ -291,10 +288,6 @@ ARGUMENT_SPEC = dict(
 BUSY_STATUSES = ("CREATING", "UPDATING", "DELETING")
 
 
-def _aws_errors():
-    return (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
-
-
 def diff_view(addon, associations=None):
     """The compared options of a described add-on."""
     if not addon:
@@ -326,7 +319,7 @@ class Addon:
             return self.client.describe_cluster(name=self.cluster_name, aws_retry=True)["cluster"]
         except is_boto3_error_code("ResourceNotFoundException"):
             return None
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to describe EKS cluster '{self.cluster_name}'")
 
     def describe(self):
@@ -336,7 +329,7 @@ class Addon:
             ]
         except is_boto3_error_code("ResourceNotFoundException"):
             return None
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to describe the {self.label}")
 
     def associations(self, addon):
@@ -347,7 +340,7 @@ class Addon:
                 association = self.client.describe_pod_identity_association(
                     clusterName=self.cluster_name, associationId=association_id_from_arn(arn), aws_retry=True
                 )["association"]
-            except _aws_errors() as e:
+            except aws_errors() as e:
                 self.module.fail_json_aws(e, msg=f"Failed to describe Pod Identity association {arn}")
             result.append(dict(service_account=association["serviceAccount"], role_arn=association["roleArn"]))
         return sorted(result, key=lambda a: a["service_account"])
@@ -373,7 +366,7 @@ class Addon:
                 addonName=self.name,
                 kubernetesVersion=cluster_version,
             )
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to list the versions of add-on '{self.name}'")
         version = default_addon_version(pages.get("addons"), cluster_version)
         if not version:
@@ -438,7 +431,7 @@ class Addon:
                     aws_retry=True,
                     **request,
                 )["update"]
-            except _aws_errors() as e:
+            except aws_errors() as e:
                 self.module.fail_json_aws(e, msg=f"Failed to update the {self.label}")
             update = dict(id=update["id"], status=update["status"])
             if params["wait"]:
@@ -523,7 +516,7 @@ class Addon:
             request["tags"] = desired["tags"]
         try:
             addon = self.client.create_addon(aws_retry=True, **request)["addon"]
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to create the {self.label}")
         if params["wait"]:
             self.wait_for("addon_active", f"the {self.label} to be ACTIVE")
@@ -554,7 +547,7 @@ class Addon:
             )
         except is_boto3_error_code("ResourceNotFoundException"):
             return unchanged
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to delete the {self.label}")
         if params["wait"]:
             self.wait_for("addon_deleted", f"the {self.label} to be deleted")

@@ -324,14 +324,11 @@ diff:
       type: dict
 """
 
-import contextlib
-
-with contextlib.suppress(ImportError):
-    import botocore  # a missing botocore is reported by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.layered.eks_rds.plugins.module_utils.aws_errors import aws_errors
 from ansible_collections.layered.eks_rds.plugins.module_utils.eks import (
     AUTHENTICATION_MODES,
     LOG_TYPES,
@@ -372,10 +369,6 @@ ARGUMENT_SPEC = dict(
 BUSY_STATUSES = ("CREATING", "UPDATING", "PENDING")
 
 
-def _aws_errors():
-    return (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
-
-
 class Cluster:
     """Finds, creates, updates and deletes one EKS cluster."""
 
@@ -390,7 +383,7 @@ class Cluster:
             return self.client.describe_cluster(name=self.name, aws_retry=True)["cluster"]
         except is_boto3_error_code("ResourceNotFoundException"):
             return None
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to describe EKS cluster '{self.name}'")
 
     def wait_active(self):
@@ -473,7 +466,7 @@ class Cluster:
         request = dict(step["request"], **{name_key: self.name})
         try:
             response = getattr(self.client, step["operation"])(aws_retry=True, **request)
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to update the {step['description']} of EKS cluster '{self.name}'")
         return response["update"]
 
@@ -485,7 +478,7 @@ class Cluster:
             return dict(changed=True, cluster=predicted_cluster(None, after), updates=[], diff=diff)
         try:
             cluster = self.client.create_cluster(aws_retry=True, **create_cluster_request(desired))["cluster"]
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to create EKS cluster '{self.name}'")
         if params["wait"]:
             self.wait_active()
@@ -516,7 +509,7 @@ class Cluster:
                 e,
                 msg=f"Failed to delete EKS cluster '{self.name}'; delete its node groups and Fargate profiles first",
             )
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to delete EKS cluster '{self.name}'")
         if params["wait"]:
             self.wait_deleted()

@@ -168,11 +168,7 @@ diff:
       type: dict
 """
 
-import contextlib
 import copy
-
-with contextlib.suppress(ImportError):
-    import botocore  # a missing botocore is reported by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
     is_boto3_error_code,
@@ -180,6 +176,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
 )
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.layered.eks_rds.plugins.module_utils.aws_errors import aws_errors
 from ansible_collections.layered.eks_rds.plugins.module_utils.eks import (
     EksParameterError,
     apply_tags,
@@ -198,10 +195,6 @@ ARGUMENT_SPEC = dict(
     tags=dict(type="dict", aliases=["resource_tags"]),
     purge_tags=dict(type="bool", default=True),
 )
-
-
-def _aws_errors():
-    return (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 
 def diff_view(association):
@@ -248,7 +241,7 @@ class Association:
             )
         except is_boto3_error_code("ResourceNotFoundException"):
             raise ClusterMissing() from None
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to list the Pod Identity associations of '{self.cluster_name}'")
         matches = [
             a
@@ -263,7 +256,7 @@ class Association:
             )["association"]
         except is_boto3_error_code("ResourceNotFoundException"):
             return None  # deleted in the meantime
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to describe the {self.label}")
 
     def refuse_owned(self, association):
@@ -326,7 +319,7 @@ class Association:
             if existing is None:
                 self.module.fail_json_aws(e, msg=f"Failed to create the {self.label}")
             return existing, False
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to create the {self.label}")
         return created, True
 
@@ -365,7 +358,7 @@ class Association:
                 request["targetRoleArn"] = after["target_role_arn"]
             try:
                 association = self.client.update_pod_identity_association(aws_retry=True, **request)["association"]
-            except _aws_errors() as e:
+            except aws_errors() as e:
                 self.module.fail_json_aws(e, msg=f"Failed to update the {self.label}")
         if tags_changed:
             update_tags(
@@ -399,7 +392,7 @@ class Association:
             )
         except is_boto3_error_code("ResourceNotFoundException"):
             return unchanged
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to delete the {self.label}")
         return dict(changed=True, association={}, diff=diff)
 

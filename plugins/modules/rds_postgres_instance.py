@@ -393,6 +393,7 @@ from ansible.module_utils.common.dict_transformations import camel_dict_to_snake
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.layered.eks_rds.plugins.module_utils.aws_errors import aws_errors
 from ansible_collections.layered.eks_rds.plugins.module_utils.rds_instance import (
     DEFAULT_ENGINE_VERSION,
     DEFAULT_LOG_EXPORTS,
@@ -459,10 +460,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def _aws_errors():
-    return (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
-
-
 class PostgresInstance:
     """Finds, creates, modifies and deletes one DB instance."""
 
@@ -481,7 +478,7 @@ class PostgresInstance:
             response = self.client.describe_db_instances(DBInstanceIdentifier=self.identifier, aws_retry=True)
         except is_boto3_error_code("DBInstanceNotFound"):
             return None
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to describe DB instance '{self.identifier}'")
         instances = response.get("DBInstances") or []
         return instances[0] if instances else None
@@ -501,7 +498,7 @@ class PostgresInstance:
         try:
             versions = self.client.describe_db_engine_versions(aws_retry=True, **request).get("DBEngineVersions")
             details = versions[0] if versions else None
-        except (*_aws_errors(), botocore.parsers.ResponseParserError) as e:
+        except (*aws_errors(), botocore.parsers.ResponseParserError) as e:
             # Optional: without an answer the pinned default version is used and log types are not filtered.
             self.module.debug(f"DescribeDBEngineVersions {request} failed: {e}")
         self._engine_versions[key] = details
@@ -513,7 +510,7 @@ class PostgresInstance:
             self._kms = self.module.client("kms", retry_decorator=AWSRetry.jittered_backoff())
         try:
             return self._kms.describe_key(KeyId=key, aws_retry=True)["KeyMetadata"]["Arn"]
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to look up KMS key '{key}'")
 
     def same_key(self, desired, current):
@@ -537,7 +534,7 @@ class PostgresInstance:
                 msg=f"DB instance '{self.identifier}' did not reach the state awaited by {waiter_name} "
                 f"within {timeout} seconds",
             )
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed while waiting for DB instance '{self.identifier}'")
 
     # ----------------------------------------------------------------- desired state
@@ -600,7 +597,7 @@ class PostgresInstance:
             return dict(changed=True, instance=self.predicted_instance(after), diff=diff)
         try:
             instance = self.client.create_db_instance(aws_retry=True, **request)["DBInstance"]
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to create DB instance '{self.identifier}'")
         if params["wait"]:
             self.wait_for("db_instance_available")
@@ -676,7 +673,7 @@ class PostgresInstance:
         if request:
             try:
                 self.client.modify_db_instance(aws_retry=True, **request)
-            except _aws_errors() as e:
+            except aws_errors() as e:
                 self.module.fail_json_aws(e, msg=f"Failed to modify DB instance '{self.identifier}'")
             if self.params["wait"]:
                 self.wait_for("db_instance_available")
@@ -692,7 +689,7 @@ class PostgresInstance:
                 )
             if to_remove:
                 self.client.remove_tags_from_resource(ResourceName=arn, TagKeys=to_remove, aws_retry=True)
-        except _aws_errors() as e:
+        except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to update the tags of DB instance '{self.identifier}'")
 
     def check_immutable(self, current):
@@ -820,7 +817,7 @@ class PostgresInstance:
                     ApplyImmediately=True,
                     aws_retry=True,
                 )
-            except _aws_errors() as e:
+            except aws_errors() as e:
                 self.module.fail_json_aws(
                     e, msg=f"Failed to turn off deletion protection of DB instance '{self.identifier}'"
                 )
@@ -831,7 +828,7 @@ class PostgresInstance:
             self.client.delete_db_instance(aws_retry=True, **request)
         except is_boto3_error_code("DBInstanceNotFound"):
             return dict(changed=False, instance=None, diff=dict(before={}, after={}))
-        except _aws_errors() as e:  # pylint: disable=duplicate-except
+        except aws_errors() as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Failed to delete DB instance '{self.identifier}'")
         if params["wait"]:
             self.wait_for("db_instance_deleted")
