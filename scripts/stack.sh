@@ -178,6 +178,8 @@ up_kubernetes() {
   # 'default' has its ServiceAccount
   WAIT_LABEL="service-account controller" wait_for kube-controller-manager 60 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" \
     --key "$pki/admin.key" "https://127.0.0.1:$kube_port/api/v1/namespaces/default/serviceaccounts/default"
+  # the custom resource definitions EKS installs in every cluster (SecurityGroupPolicy)
+  "$py" "$repo/tests/stack/crds.py" "$stack_dir/kubeconfig" | sed 's/^/[stack] /'
 }
 
 up_postgres() {
