@@ -647,10 +647,10 @@ def ensure_present(module, manager, desired):
     if manager.describe_group(manager.peer_group_id) is None:
         missing.append("peer_group_id")
     if missing:
-        ids = " and ".join(f"{name} {module.params[name]}" for name in missing)
+        text = "; ".join(f"{name}: security group {module.params[name]} does not exist" for name in missing)
         if not module.check_mode:
-            module.fail_json(msg=f"Security group {ids} not found (InvalidGroup.NotFound)", option=missing[0])
-        module.warn(f"Security group {ids} not found; a run that is not in check mode would fail")
+            module.fail_json(msg=f"{text} (InvalidGroup.NotFound)", option=missing[0])
+        module.warn(f"{text}; outside check mode the task would fail")
 
     existing = manager.read(group) if group is not None else []
     to_add, to_remove, to_update = plan_changes(existing, desired)

@@ -493,20 +493,32 @@ def test_diff_lists_the_managed_rules_readably(run, ec2, groups):
 def test_a_group_that_does_not_exist_fails_naming_it(run, ec2, groups, missing, api):
     result = fail(run, args(groups, **{missing: MISSING_GROUP}))
 
-    assert MISSING_GROUP in result["msg"]
-    assert missing in result["msg"]
-    assert "not found" in result["msg"]
+    assert result["msg"] == f"{missing}: security group {MISSING_GROUP} does not exist (InvalidGroup.NotFound)"
     assert result["option"] == missing
     assert writes(api) == []
     assert peer_rules_of(ec2, groups["target"], groups["peer"]) == []
+
+
+def test_both_missing_groups_are_named(run, groups):
+    result = fail(run, args(groups, group_id=MISSING_GROUP, peer_group_id="sg-0fedcba987654321f"))
+
+    assert result["msg"] == (
+        f"group_id: security group {MISSING_GROUP} does not exist; "
+        "peer_group_id: security group sg-0fedcba987654321f does not exist (InvalidGroup.NotFound)"
+    )
+    assert result["option"] == "group_id"
 
 
 def test_check_mode_with_a_group_that_does_not_exist_warns_and_predicts(run, groups, api):
     result = succeed(run, args(groups, DNS, peer_group_id=MISSING_GROUP), check_mode=True)
 
     assert result["changed"] is True
-    assert len(result["added"]) == 2
-    assert any(MISSING_GROUP in warning for warning in result.get("warnings", [])), result
+    assert [item["security_group_rule_id"] for item in result["added"]] == [None, None]
+    assert result["diff"]["before"] == {"rules": []}
+    assert len(result["diff"]["after"]["rules"]) == 2
+    assert result["warnings"] == [
+        f"peer_group_id: security group {MISSING_GROUP} does not exist; outside check mode the task would fail"
+    ]
     assert writes(api) == []
 
 
