@@ -180,7 +180,7 @@ init_env:
     - name: DISABLE_TCP_EARLY_DEMUX
       value: "true"
 daemonset:
-  description: Identity of the DaemonSet after the run.
+  description: Identity and version of the DaemonSet when the run ended.
   returned: always
   type: dict
   contains:
@@ -197,7 +197,9 @@ daemonset:
       type: str
       sample: 7b0e5a6c-1d2f-4e3a-9b8c-0d1e2f3a4b5c
     resource_version:
-      description: C(resourceVersion) after the change (unchanged in check mode).
+      description:
+        - C(resourceVersion) when the run ended - after the rollout when waiting for it, as the controller's status
+          updates change it too. Unchanged in check mode.
       type: str
       sample: "48213"
     generation:
@@ -345,6 +347,18 @@ def api_error_message(error):
     return message or f"{getattr(error, 'status', '')} {getattr(error, 'reason', '')}".strip()
 
 
+def identity(daemonset):
+    """The ``daemonset`` return value."""
+    metadata = daemonset.get("metadata") or {}
+    return dict(
+        name=metadata.get("name"),
+        namespace=metadata.get("namespace"),
+        uid=metadata.get("uid"),
+        resource_version=metadata.get("resourceVersion"),
+        generation=metadata.get("generation"),
+    )
+
+
 class AwsNodeEnv:
     """Reads, patches and waits for one DaemonSet."""
 
@@ -358,6 +372,7 @@ class AwsNodeEnv:
         self.container = params["container"]
         self.init_container = params["init_container"]
         self.label = f"DaemonSet {self.namespace}/{self.name}"
+        self.latest = None  # the DaemonSet as last read while waiting
         self.resource = self.api("find the DaemonSet API", lambda: client.resource("DaemonSet", "apps/v1"))
 
     def api(self, action, call):
@@ -442,7 +457,8 @@ class AwsNodeEnv:
                 self.module.fail_json(msg=f"Failed to patch the {self.label}: cannot reach the API server: {e}")
 
     def rollout(self):
-        status = rollout_status(self.read())
+        self.latest = self.read()
+        status = rollout_status(self.latest)
         return status["done"], status
 
     def trunk_nodes(self):
@@ -473,18 +489,11 @@ class AwsNodeEnv:
         names = {option: list(value) if value is not None else [] for option, value in self.desired.items()}
         addon = eks_addon_fields(read, self.container, self.init_container, names)
         self.warn_addon(addon)
-        metadata = after.get("metadata") or {}
         result = dict(
             changed=changed,
             env=container_env(after, "env", self.container),
             init_env=container_env(after, "init_env", self.init_container),
-            daemonset=dict(
-                name=metadata.get("name"),
-                namespace=metadata.get("namespace"),
-                uid=metadata.get("uid"),
-                resource_version=metadata.get("resourceVersion"),
-                generation=metadata.get("generation"),
-            ),
+            daemonset=identity(after),
             rollout=rollout_status(read if self.module.check_mode else after),
             eks_addon=addon,
         )
@@ -508,6 +517,7 @@ class AwsNodeEnv:
                     "they are deleted; waiting only for the controller to observe the change"
                 )
             done, result["rollout"] = poll(self.rollout, deadline, POLL_INTERVAL)
+            result["daemonset"] = identity(self.latest)
             if not done:
                 self.module.fail_json(
                     msg=f"Timed out after {params['wait_timeout']}s waiting for the rollout of the {self.label}; "

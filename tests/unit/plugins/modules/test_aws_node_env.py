@@ -530,7 +530,7 @@ def test_forbidden_is_reported(run, server):
 # ---------------------------------------------------------------------- waiting
 
 
-def lagging_controller(reads_behind):
+def lagging_controller(server, reads_behind):
     """A controller that reports the old generation for ``reads_behind`` reads after each change."""
     state = {"seen": None, "reads": 0}
 
@@ -539,18 +539,22 @@ def lagging_controller(reads_behind):
         if state["seen"] != generation:
             state["seen"], state["reads"] = generation, 0
         state["reads"] += 1
-        if state["reads"] > reads_behind:
+        if state["reads"] > reads_behind and daemonset["status"].get("observedGeneration") != generation:
             catch_up(daemonset)
+            server.bump(daemonset)  # a status update is a new resourceVersion too
 
     return controller
 
 
 def test_waits_for_the_rollout(run, server, fake_time):
-    server.controller = lagging_controller(3)
+    server.controller = lagging_controller(server, 3)
     result = succeed(run, {"env": {"ENABLE_POD_ENI": "true"}})
     assert result["rollout"]["done"] is True
     assert result["rollout"]["observed_generation"] == 2
     assert fake_time.sleeps == [2.0, 2.0, 2.0]
+    # the DaemonSet as last read while waiting, not as the patch returned it
+    assert result["daemonset"]["resource_version"] == server.stored()["metadata"]["resourceVersion"] == "102"
+    assert result["daemonset"]["generation"] == 2
 
 
 def test_rollout_timeout_names_what_is_pending(run, server):
@@ -636,7 +640,7 @@ def test_trunk_node_timeout_counts_what_was_found(run, server):
 
 
 def test_rollout_and_trunk_nodes_share_the_timeout(run, server, fake_time):
-    server.controller = lagging_controller(3)  # about 6 s of the 7 s
+    server.controller = lagging_controller(server, 3)  # about 6 s of the 7 s
     result = fail(run, {"env": {"ENABLE_POD_ENI": "true"}, "wait_for_trunk_nodes": 1, "wait_timeout": 7})
     assert "waiting for 1 nodes labelled" in result["msg"]
     assert sum(fake_time.sleeps) == pytest.approx(7.0)
