@@ -633,3 +633,33 @@ def test_nodegroup_keeps_its_update_config(eks: Any, network: dict[str, Any], cl
         for name in ("given", "default")
     }
     assert described == {"given": {"maxUnavailablePercentage": 25}, "default": {"maxUnavailable": 1}}
+
+
+def test_rules_referencing_a_group_are_described_with_their_description(ec2: Any, network: dict[str, Any]) -> None:
+    vpc_id = network["vpc_id"]
+    target = ec2.create_security_group(GroupName=f"t-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc_id)["GroupId"]
+    peer = ec2.create_security_group(GroupName=f"p-{uuid.uuid4().hex[:8]}", Description="p", VpcId=vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=target,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5432,
+                "ToPort": 5432,
+                "UserIdGroupPairs": [{"GroupId": peer, "Description": "PostgreSQL from the pods"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "https"}],
+            },
+        ],
+    )
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [target]}])["SecurityGroupRules"]
+    described = {
+        (r.get("ReferencedGroupInfo", {}).get("GroupId") or r.get("CidrIpv4")): r.get("Description")
+        for r in rules
+        if not r["IsEgress"]
+    }
+    assert described == {peer: "PostgreSQL from the pods", "10.0.0.0/8": "https"}
