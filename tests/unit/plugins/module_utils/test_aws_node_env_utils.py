@@ -459,30 +459,28 @@ def test_jittered_delays_grow_and_are_capped():
     assert all(0 <= d <= 4.0 for d in utils.jittered_delays(attempts=50, cap=4.0))
 
 
+def scripted(answers):
+    """A call that returns or raises each of ``answers`` in turn."""
+
+    def call():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return call
+
+
 class TestRetryTransient:
     def test_retries_throttling_and_server_errors(self):
-        answers = [api_error(429), api_error(503), api_error(500), "ok"]
+        call = scripted([api_error(429), api_error(503), api_error(500), "ok"])
         sleeps = []
-
-        def call():
-            answer = answers.pop(0)
-            if isinstance(answer, Exception):
-                raise answer
-            return answer
-
         assert utils.retry_transient(call, delays=[1, 2, 3], sleep=sleeps.append) == "ok"
         assert sleeps == [1, 2, 3]
 
     def test_honours_retry_after(self):
-        answers = [api_error(429, headers={"Retry-After": "7"}), "ok"]
+        call = scripted([api_error(429, headers={"Retry-After": "7"}), "ok"])
         sleeps = []
-
-        def call():
-            answer = answers.pop(0)
-            if isinstance(answer, Exception):
-                raise answer
-            return answer
-
         utils.retry_transient(call, delays=[0.1], sleep=sleeps.append)
         assert sleeps == [7.0]
 
