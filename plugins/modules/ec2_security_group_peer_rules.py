@@ -393,28 +393,8 @@ def _port_value(value):
     return -1 if value is None else int(value)
 
 
-def _pair_descriptions(group, peer_group_id):
-    """Descriptions of the group's rules referencing the peer, by rule key, from DescribeSecurityGroups.
-
-    Some EC2-compatible endpoints leave ``Description`` out of DescribeSecurityGroupRules for rules that
-    reference a group; the group's ``IpPermissions`` carry it as well.
-    """
-    descriptions = {}
-    for direction, permissions_key in (("ingress", "IpPermissions"), ("egress", "IpPermissionsEgress")):
-        for permission in (group or {}).get(permissions_key) or []:
-            protocol = PROTOCOLS.get(str(permission.get("IpProtocol")), str(permission.get("IpProtocol")))
-            from_port, to_port = _port_value(permission.get("FromPort")), _port_value(permission.get("ToPort"))
-            if protocol == "all":
-                from_port = to_port = -1
-            for pair in permission.get("UserIdGroupPairs") or []:
-                if pair.get("GroupId") == peer_group_id and pair.get("Description"):
-                    descriptions[(direction, protocol, from_port, to_port)] = pair["Description"]
-    return descriptions
-
-
-def managed_rules(described, peer_group_id, group=None):
+def managed_rules(described, peer_group_id):
     """The described rules (DescribeSecurityGroupRules) that reference ``peer_group_id``, as ``rule`` dicts."""
-    fallback = _pair_descriptions(group, peer_group_id)
     managed = []
     for item in described:
         if (item.get("ReferencedGroupInfo") or {}).get("GroupId") != peer_group_id:
@@ -424,12 +404,9 @@ def managed_rules(described, peer_group_id, group=None):
         if protocol == "all":
             from_port = to_port = -1
         direction = "egress" if item.get("IsEgress") else "ingress"
-        found = rule(
-            direction, protocol, from_port, to_port, item.get("Description"), rule_id=item["SecurityGroupRuleId"]
+        managed.append(
+            rule(direction, protocol, from_port, to_port, item.get("Description"), rule_id=item["SecurityGroupRuleId"])
         )
-        if not found["description"]:
-            found["description"] = fallback.get(rule_key(found))
-        managed.append(found)
     return sorted_rules(managed)
 
 
@@ -533,10 +510,8 @@ class PeerRules:
             self.module.fail_json_aws(e, msg=f"Failed to describe security group {group_id}")
         return groups[0] if groups else None
 
-    def read(self, group=None):
-        """The managed rules; ``group`` (DescribeSecurityGroups) is described again when not given."""
-        if group is None:
-            group = self.describe_group(self.group_id)
+    def read(self):
+        """The managed rules of the group, as DescribeSecurityGroupRules describes them."""
         try:
             described = paginated_query_with_retries(
                 self.client,
@@ -546,7 +521,7 @@ class PeerRules:
             )["SecurityGroupRules"]
         except aws_errors() as e:
             self.module.fail_json_aws(e, msg=f"Failed to describe the rules of security group {self.group_id}")
-        return managed_rules(described, self.peer_group_id, group)
+        return managed_rules(described, self.peer_group_id)
 
     def _call(self, direction, action, **kwargs):
         method = getattr(self.client, f"{action}_security_group_{direction}")
@@ -652,7 +627,7 @@ def ensure_present(module, manager, desired):
             module.fail_json(msg=f"{text} (InvalidGroup.NotFound)", option=missing[0])
         module.warn(f"{text}; outside check mode the task would fail")
 
-    existing = manager.read(group) if group is not None else []
+    existing = manager.read() if group is not None else []
     to_add, to_remove, to_update = plan_changes(existing, desired)
     predicted = predicted_rules(existing, to_add, to_remove, to_update)
     if module.check_mode or not (to_add or to_remove or to_update):
@@ -681,7 +656,7 @@ def ensure_present(module, manager, desired):
 
 def ensure_absent(module, manager):
     group = manager.describe_group(manager.group_id)
-    existing = manager.read(group) if group is not None else []
+    existing = manager.read() if group is not None else []
     if existing and not module.check_mode:
         manager.revoke(existing)
     return _result(manager.peer_group_id, existing, [], added=[], removed=existing, updated=[])
