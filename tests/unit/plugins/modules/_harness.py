@@ -118,6 +118,23 @@ def record_retrying_clients(monkeypatch, module):
     return calls, decorators
 
 
+def module_outcomes(main, diff=True):
+    """``(succeed, fail)`` for a module's ``main``: each runs it with ``args`` (and ``check_mode``),
+    asserts it exited or failed, and returns its result."""
+
+    def succeed_(args, check_mode=False):
+        outcome = run_main(main, args, check_mode=check_mode, diff=diff)
+        assert isinstance(outcome, ModuleExit), outcome.result.get("msg")
+        return outcome.result
+
+    def fail_(args, check_mode=False):
+        outcome = run_main(main, args, check_mode=check_mode, diff=diff)
+        assert isinstance(outcome, ModuleFail), outcome.result
+        return outcome.result
+
+    return succeed_, fail_
+
+
 def succeed(run, args, check_mode=False):
     """``run(args)`` (a ``(failed, result)`` runner) must succeed; return its result."""
     failed, result = run(args, check_mode=check_mode)

@@ -7,7 +7,7 @@ from unittest import mock
 
 import boto3
 import pytest
-from _harness import ModuleExit, ModuleFail, clean_aws_env, patch_exits, record_retrying_clients, run_main
+from _harness import clean_aws_env, module_outcomes, patch_exits, record_retrying_clients
 from moto import mock_aws
 
 from ansible_collections.layered.eks_rds.plugins.modules import ec2_vpc_flow_log
@@ -44,20 +44,7 @@ def vpc_id(aws):
     return aws.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
 
 
-def run_module(args):
-    return run_main(ec2_vpc_flow_log.main, args, diff=False)
-
-
-def succeed(args):
-    outcome = run_module(args)
-    assert isinstance(outcome, ModuleExit), outcome.result.get("msg")
-    return outcome.result
-
-
-def fail(args):
-    outcome = run_module(args)
-    assert isinstance(outcome, ModuleFail), outcome.result
-    return outcome.result
+succeed, fail = module_outcomes(ec2_vpc_flow_log.main, diff=False)
 
 
 def cwl_args(resource_id, **overrides):

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 import yaml
-from _harness import ModuleExit, ModuleFail, clean_aws_env, patch_exits, run_main
+from _harness import clean_aws_env, module_outcomes, patch_exits
 from botocore.credentials import Credentials
 from botocore.hooks import HierarchicalEmitter
 from botocore.model import ServiceId
@@ -92,20 +92,7 @@ def temp_dirs():
             os.rmdir(directory)
 
 
-def run_module(args, check_mode=False):
-    return run_main(eks_kubeconfig.main, args, check_mode=check_mode)
-
-
-def succeed(args, check_mode=False):
-    outcome = run_module(args, check_mode=check_mode)
-    assert isinstance(outcome, ModuleExit), outcome.result.get("msg")
-    return outcome.result
-
-
-def fail(args, check_mode=False):
-    outcome = run_module(args, check_mode=check_mode)
-    assert isinstance(outcome, ModuleFail), outcome.result
-    return outcome.result
+succeed, fail = module_outcomes(eks_kubeconfig.main)
 
 
 def independent_presign(cluster_name, region=REGION, access_key=ACCESS_KEY, secret_key=SECRET_KEY, token=None):

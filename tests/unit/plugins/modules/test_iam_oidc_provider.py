@@ -12,7 +12,7 @@ import threading
 
 import boto3
 import pytest
-from _harness import ModuleExit, ModuleFail, clean_aws_env, patch_exits, run_main
+from _harness import clean_aws_env, module_outcomes, patch_exits, record_retrying_clients
 from ansible.module_utils import basic
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,7 +22,6 @@ from moto import mock_aws
 from moto.core.responses import EmptyResult
 from moto.iam.responses import IamResponse
 
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.layered.eks_rds.plugins.modules import iam_oidc_provider
 
 REGION = "eu-west-1"
@@ -164,20 +163,7 @@ def aws():
         yield boto3.client("iam", region_name=REGION)
 
 
-def run_module(args, check_mode=False):
-    return run_main(iam_oidc_provider.main, args, check_mode=check_mode)
-
-
-def succeed(args, check_mode=False):
-    outcome = run_module(args, check_mode=check_mode)
-    assert isinstance(outcome, ModuleExit), outcome.result.get("msg")
-    return outcome.result
-
-
-def fail(args, check_mode=False):
-    outcome = run_module(args, check_mode=check_mode)
-    assert isinstance(outcome, ModuleFail), outcome.result
-    return outcome.result
+succeed, fail = module_outcomes(iam_oidc_provider.main)
 
 
 def providers(iam):
@@ -517,23 +503,7 @@ def test_validate_certs_false_skips_issuer_verification(aws, issuer):
 
 
 def test_iam_client_uses_jittered_backoff_and_retries(aws, monkeypatch):
-    real_backoff = iam_oidc_provider.AWSRetry.jittered_backoff
-    decorators = []
-
-    def recording_backoff(*args, **kwargs):
-        decorator = real_backoff(*args, **kwargs)
-        decorators.append(decorator)
-        return decorator
-
-    real_client = AnsibleAWSModule.client
-    services = []
-
-    def spy(self, service, retry_decorator=None, **kwargs):
-        services.append((service, retry_decorator))
-        return real_client(self, service, retry_decorator=retry_decorator, **kwargs)
-
-    monkeypatch.setattr(iam_oidc_provider.AWSRetry, "jittered_backoff", recording_backoff)
-    monkeypatch.setattr(AnsibleAWSModule, "client", spy)
+    services, decorators = record_retrying_clients(monkeypatch, iam_oidc_provider)
     succeed(dict(url="https://oidc.example.com", compute_thumbprint=False))
 
     assert services == [("iam", decorators[0])]

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import boto3
 import pytest
-from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, record_retrying_clients, run_main
+from _harness import ModuleFail, clean_aws_env, fail_result, module_outcomes, patch_exits, record_retrying_clients
 from ansible.module_utils import basic
 from moto import mock_aws
 
@@ -43,20 +43,7 @@ def frozen_time(monkeypatch):
     return FROZEN_NOW
 
 
-def run_module(args):
-    return run_main(rds_auth_token.main, args, diff=False)
-
-
-def succeed(args):
-    outcome = run_module(args)
-    assert isinstance(outcome, ModuleExit), outcome.result.get("msg")
-    return outcome.result
-
-
-def fail(args):
-    outcome = run_module(args)
-    assert isinstance(outcome, ModuleFail), outcome.result
-    return outcome.result
+succeed, fail = module_outcomes(rds_auth_token.main, diff=False)
 
 
 def _hmac(key, message):

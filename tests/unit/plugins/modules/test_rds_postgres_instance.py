@@ -11,7 +11,7 @@ import botocore.exceptions
 import botocore.parsers
 import botocore.session
 import pytest
-from _harness import ModuleExit, ModuleFail, clean_aws_env, fail_result, patch_exits, record_retrying_clients, run_main
+from _harness import ModuleFail, clean_aws_env, fail_result, module_outcomes, patch_exits, record_retrying_clients
 from ansible.module_utils import basic
 from moto import mock_aws
 
@@ -77,20 +77,7 @@ def engine_versions(monkeypatch):
     return state
 
 
-def run_module(args):
-    return run_main(rds_postgres_instance.main, args, diff=False)
-
-
-def succeed(args):
-    outcome = run_module(args)
-    assert isinstance(outcome, ModuleExit), outcome.result.get("msg")
-    return outcome.result
-
-
-def fail(args):
-    outcome = run_module(args)
-    assert isinstance(outcome, ModuleFail), outcome.result
-    return outcome.result
+succeed, fail = module_outcomes(rds_postgres_instance.main, diff=False)
 
 
 @pytest.fixture
