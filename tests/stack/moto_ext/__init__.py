@@ -15,6 +15,8 @@ moto it either fails with NotImplementedError or sees values that real EKS never
 * ``nodegroups``: ``updateConfig`` kept from CreateNodegroup (default ``maxUnavailable: 1``);
 * ``iam_oidc``: Add/RemoveClientID on IAM OIDC providers;
 * ``ec2_rules``: DescribeSecurityGroupRules returns the description of rules that reference a group;
+* ``network_interfaces``: unique in-subnet addresses for new network interfaces, and interface VPC
+  endpoints whose interfaces carry the endpoint's security groups;
 * ``rds_kms``: KMS key state calls by ARN, DBParameterGroupNotFound, engine-default parameters of
   new postgres parameter groups, DescribeDBEngineVersions for postgres, one DbiResourceId per instance.
 
@@ -28,15 +30,39 @@ import functools
 from moto.eks import urls as eks_urls
 from moto.eks.responses import EKSResponse
 
-from . import addons, cluster, cluster_settings, ec2_rules, iam_oidc, nodegroups, pod_identity, rds_kms, tagging
+from . import (
+    addons,
+    cluster,
+    cluster_settings,
+    ec2_rules,
+    iam_oidc,
+    network_interfaces,
+    nodegroups,
+    pod_identity,
+    rds_kms,
+    tagging,
+)
 
 __all__ = ["install"]
+
+_MODULES = [
+    cluster,
+    cluster_settings,
+    nodegroups,
+    addons,
+    pod_identity,
+    tagging,
+    iam_oidc,
+    rds_kms,
+    ec2_rules,
+    network_interfaces,
+]
 
 
 @functools.cache  # patching twice would wrap the patched methods again
 def install() -> None:
     """Patch moto's backends, responses and URL table; calling it again does nothing."""
-    for module in (cluster, cluster_settings, nodegroups, addons, pod_identity, tagging, iam_oidc, rds_kms, ec2_rules):
+    for module in _MODULES:
         module.install()
     for path in (*cluster.URL_PATHS, *cluster_settings.URL_PATHS, *addons.URL_PATHS, *pod_identity.URL_PATHS):
         eks_urls.url_paths.setdefault(path, EKSResponse.dispatch)

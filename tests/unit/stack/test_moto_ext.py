@@ -663,3 +663,62 @@ def test_rules_referencing_a_group_are_described_with_their_description(ec2: Any
         if not r["IsEgress"]
     }
     assert described == {peer: "PostgreSQL from the pods", "10.0.0.0/8": "https"}
+
+
+def test_network_interfaces_get_unique_addresses_inside_their_subnet(ec2: Any) -> None:
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.9.1.0/28")["Subnet"]["SubnetId"]
+    first = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]
+    second = ec2.create_network_interface(SubnetId=subnet_id, SecondaryPrivateIpAddressCount=2)["NetworkInterface"]
+    addresses = [first["PrivateIpAddress"]] + [a["PrivateIpAddress"] for a in second["PrivateIpAddresses"]]
+    # 10.9.1.0-3 and the broadcast address are reserved, as in a VPC
+    assert addresses == ["10.9.1.4", "10.9.1.5", "10.9.1.6", "10.9.1.7"]
+    with pytest.raises(ClientError) as taken:
+        ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress="10.9.1.5")
+    assert taken.value.response["Error"]["Code"] == "InvalidIPAddress.InUse"
+    with pytest.raises(ClientError) as outside:
+        ec2.create_network_interface(SubnetId=subnet_id, PrivateIpAddress="10.9.2.5")
+    assert outside.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_interface_endpoints_have_the_endpoint_groups_on_their_interfaces(ec2: Any) -> None:
+    vpc_id = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.8.{i}.0/24", AvailabilityZone=f"{REGION}{z}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, z in enumerate("ab")
+    ]
+    groups = [
+        ec2.create_security_group(GroupName=f"ep-{i}", Description="endpoint", VpcId=vpc_id)["GroupId"]
+        for i in range(2)
+    ]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc_id,
+        ServiceName=f"com.amazonaws.{REGION}.sts",
+        VpcEndpointType="Interface",
+        SubnetIds=subnets,
+        SecurityGroupIds=[groups[0]],
+        PrivateDnsEnabled=True,
+    )["VpcEndpoint"]
+
+    def interfaces() -> list[dict[str, Any]]:
+        ids = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])["VpcEndpoints"][0][
+            "NetworkInterfaceIds"
+        ]
+        return ec2.describe_network_interfaces(NetworkInterfaceIds=ids)["NetworkInterfaces"]
+
+    found = interfaces()
+    assert sorted(e["SubnetId"] for e in found) == sorted(subnets)
+    for eni in found:
+        assert [g["GroupId"] for g in eni["Groups"]] == [groups[0]]
+        assert eni["Description"] == f"VPC Endpoint Interface {endpoint['VpcEndpointId']}"
+        assert eni["PrivateIpAddress"].startswith("10.8.")
+    ec2.modify_vpc_endpoint(
+        VpcEndpointId=endpoint["VpcEndpointId"],
+        AddSecurityGroupIds=[groups[1]],
+        RemoveSecurityGroupIds=[groups[0]],
+        RemoveSubnetIds=[subnets[1]],
+    )
+    found = interfaces()
+    assert [(e["SubnetId"], [g["GroupId"] for g in e["Groups"]]) for e in found] == [(subnets[0], [groups[1]])]
