@@ -8,7 +8,8 @@ security groups. The local stack puts packets on these addresses, so:
 * an interface created without an address gets the lowest free one of its subnet, skipping the
   five addresses AWS reserves (network, router, DNS, future use, broadcast);
 * an explicit address that another interface of the subnet holds fails with
-  ``InvalidIPAddress.InUse``, and one outside the subnet with ``InvalidParameterValue``;
+  ``InvalidIPAddress.InUse``; one outside the subnet (moto's own NAT gateways and load balancers
+  pass random ``10.x`` addresses) is replaced by the lowest free one;
 * secondary addresses requested by count come from the same allocator;
 * an interface endpoint gets one requester-managed interface per subnet, with the endpoint's
   security groups and EC2's description ``VPC Endpoint Interface <id>``; ModifyVpcEndpoint
@@ -60,9 +61,11 @@ def free_address(cidr: str, used: set[str]) -> str:
     raise InvalidParameterValueError(f"The subnet {cidr} has no free addresses left for this request.")
 
 
-def _check_address(subnet: Any, address: str, used: set[str]) -> None:
-    if ipaddress.IPv4Address(address) not in ipaddress.IPv4Network(subnet.cidr_block):
-        raise InvalidParameterValueError(f"Address {address} does not fall within the subnet's address range")
+def _inside(subnet: Any, address: str) -> bool:
+    return ipaddress.IPv4Address(address) in ipaddress.IPv4Network(subnet.cidr_block)
+
+
+def _check_address(address: str, used: set[str]) -> None:
     if address in used:
         raise InvalidIPAddressInUse(address)
 
@@ -80,6 +83,8 @@ def _create_network_interface(
     primary = private_ip_address
     if isinstance(primary, list):
         primary = primary[0] if primary else None
+    if isinstance(primary, str) and primary and not _inside(subnet_obj, primary):
+        primary = None
     explicit = [primary] if isinstance(primary, str) and primary else []
     explicit += [
         item["PrivateIpAddress"] if isinstance(item, dict) else item
@@ -87,7 +92,7 @@ def _create_network_interface(
         if (item.get("PrivateIpAddress") if isinstance(item, dict) else item)
     ]
     for address in explicit:
-        _check_address(subnet_obj, address, used)
+        _check_address(address, used)
     if not explicit:
         primary = free_address(subnet_obj.cidr_block, used)
     count = kwargs.pop("secondary_ips_count", None)
@@ -106,7 +111,7 @@ def _assign_private_ip_addresses(
     if private_ip_addresses:
         for address in private_ip_addresses:
             if address not in held:
-                _check_address(eni.subnet, address, used)
+                _check_address(address, used)
         return _orig["assign_private_ip_addresses"](self, eni_id, private_ip_addresses, None)
     for _ in range(int(secondary_ips_count or 0)):
         address = free_address(eni.subnet.cidr_block, used)
