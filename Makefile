@@ -18,7 +18,7 @@ TARBALL     := $(BUILD)/layered-eks_rds-$(VERSION).tar.gz
 COLL_BUILD  := $(BUILD)/collections/ansible_collections/layered/eks_rds
 PY_VERSION   = $(shell $(BIN)/python -c "import sys; print('%d.%d' % sys.version_info[:2])")
 SITE_PACKAGES = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-APT_PKGS    := postgresql curl ca-certificates git
+APT_PKGS    := postgresql postgresql-client curl ca-certificates git nftables iproute2
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -34,11 +34,14 @@ help: ## list the targets
 .PHONY: setup apt venv link k8s
 setup: apt venv link k8s ## install everything (apt packages, .venv, Go builds); idempotent
 
-apt: ## Debian packages (PostgreSQL server, curl, git) when missing
+apt: ## Debian packages (PostgreSQL server and client, nftables, iproute2, curl, git) when missing
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v git >/dev/null || missing="$$missing git"; \
+	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
@@ -62,13 +65,13 @@ $(COLL_LINK):
 	@mkdir -p $(dir $@)
 	@ln -sfn ../../.. $@
 
-k8s: ## build kube-apiserver, kube-controller-manager, etcd (cached outside the repo)
+k8s: ## build kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok (cached outside the repo)
 	@command -v go >/dev/null || { echo "Go >= 1.24 is required to build the local control plane"; exit 1; }
 	@scripts/build-k8s.sh
 
 # ---------------------------------------------------------------- stack
 .PHONY: up down reset status
-up: setup ## start the local stack (moto, etcd, kube-apiserver, controller-manager, PostgreSQL)
+up: setup ## start the local stack (moto, Kubernetes with kwok nodes, PostgreSQL, the enforcing agent)
 	@scripts/stack.sh up
 
 down: ## stop the local stack (state kept)

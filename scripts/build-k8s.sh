@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager and etcd from the Go modules
-# pinned in tests/stack/k8s/go.mod. Binaries are cached outside the checkout,
+# Build kube-apiserver, kube-controller-manager, kube-scheduler and etcd from
+# the Go modules pinned in tests/stack/k8s/go.mod, and kwok (fake nodes and
+# pods) at the version pinned below. Binaries are cached outside the checkout,
 # keyed by what determines them (go.mod, go.sum, link flags), and rebuilt only
 # when that changes.
 set -euo pipefail
@@ -21,15 +22,40 @@ done
 
 key=$( { cat "$mod_dir/go.mod" "$mod_dir/go.sum"; echo "$ldflags"; } | sha256sum | cut -c1-16)
 bin_dir="$cache_root/k8s-$key/bin"
+# kwok is its own module; its stage definitions ship in the module source
+kwok_version=v0.8.0
+kwok_dir="$cache_root/kwok-$kwok_version"
 
-if [[ "${1:-}" == "--print-bin-dir" ]]; then
-  echo "$bin_dir"
-  exit 0
-fi
+case "${1:-}" in
+  --print-bin-dir) echo "$bin_dir"; exit 0 ;;
+  --print-kwok-dir) echo "$kwok_dir"; exit 0 ;;
+esac
+
+build_kwok() {
+  if [[ -x "$kwok_dir/bin/kwok" && -d "$kwok_dir/stage" ]]; then
+    echo "kwok $kwok_version up to date in $kwok_dir"
+    return
+  fi
+  command -v go >/dev/null || { echo "go is required to build kwok" >&2; exit 1; }
+  echo "building kwok $kwok_version ..."
+  mkdir -p "$kwok_dir/bin"
+  (cd / && CGO_ENABLED=0 GOBIN="$kwok_dir/bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$kwok_version")
+  local src
+  src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$kwok_version/kustomize/stage"
+  [[ -d "$src" ]] || { echo "kwok stage definitions not found in $src" >&2; exit 1; }
+  rm -rf "$kwok_dir/stage"
+  cp -r "$src" "$kwok_dir/stage"
+  chmod -R u+w "$kwok_dir/stage"
+  for old in "$cache_root"/kwok-*; do
+    [[ "$old" == "$kwok_dir" ]] || rm -rf "$old"
+  done
+}
+build_kwok
 
 tools=(
   "kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver"
   "kube-controller-manager:k8s.io/kubernetes/cmd/kube-controller-manager"
+  "kube-scheduler:k8s.io/kubernetes/cmd/kube-scheduler"
   "etcd:go.etcd.io/etcd/server/v3"
 )
 

@@ -3,6 +3,8 @@
 EKS installs some definitions in every cluster (SecurityGroupPolicy); the local
 stack installs the same ones so the roles meet the API they meet on EKS.
 Applied server-side (idempotent), then waited for until Established.
+The objects of tests/stack/cluster-objects (RBAC that EKS clusters come with)
+are applied the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 from kubernetes import config, dynamic
 
 CRD_DIR = Path(__file__).parent / "crds"
+OBJECT_DIR = Path(__file__).parent / "cluster-objects"
 FIELD_MANAGER = "layered-eks-rds-stack"
 
 
@@ -46,6 +49,18 @@ def main(kubeconfig: str, timeout: float = 60.0) -> int:
             return 1
         time.sleep(0.5)
     print(f"established: {', '.join(names)}")
+    client = dynamic.DynamicClient(api)
+    for path in sorted(OBJECT_DIR.glob("*.yaml")):
+        for body in yaml.safe_load_all(path.read_text()):
+            resource = client.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+            resource.server_side_apply(
+                body=body,
+                name=body["metadata"]["name"],
+                namespace=body["metadata"].get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+            )
+            print(f"applied: {body['kind']} {body['metadata']['name']}")
     return 0
 
 
