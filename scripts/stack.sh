@@ -197,17 +197,19 @@ up_postgres() {
     as_pg "$bin/initdb" -D "$data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
       --pwfile="$pg_dir/pwfile" -E UTF8 >"$logs/postgres-init.log"
     rm -f "$pg_dir/pwfile"
-    install -m 600 "$pki/postgres.crt" "$data/server.crt"
-    install -m 600 "$pki/postgres.key" "$data/server.key"
-    install -m 644 "$pki/ca.crt" "$data/root.crt"
-    # TLS only for TCP clients, as RDS with rds.force_ssl=1
-    {
-      echo "local all all peer"
-      echo "hostssl all all 127.0.0.1/32 scram-sha-256"
-      echo "hostssl all all ::1/128 scram-sha-256"
-    } >"$data/pg_hba.conf"
-    if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$pg_dir"; fi
   fi
+  pg_changed=0
+  # on every start: pki.py issues the certificate again when it lacks the RDS endpoint names
+  pg_file 600 "$pki/postgres.crt" "$data/server.crt"
+  pg_file 600 "$pki/postgres.key" "$data/server.key"
+  pg_file 644 "$pki/ca.crt" "$data/root.crt"
+  # RDS's rules (rds.force_ssl=1): TLS only for TCP clients; members of rds_iam log in
+  # with an IAM token (PAM, checked by moto), everyone else with a password
+  up_rds_iam_pam
+  "$py" "$repo/tests/stack/rds_iam_setup.py" hba ${rds_iam_service:+--service "$rds_iam_service"} \
+    >"$pg_dir/pg_hba.conf.new"
+  pg_file 600 "$pg_dir/pg_hba.conf.new" "$data/pg_hba.conf"
+  rm -f "$pg_dir/pg_hba.conf.new"
   mkdir -p "$pg_dir/run"
   if [[ $(id -u) -eq 0 ]]; then chown postgres: "$pg_dir/run"; fi
   if ! as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
@@ -216,8 +218,63 @@ up_postgres() {
       "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir/run -c ssl=on \
 -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=root.crt \
 -c password_encryption=scram-sha-256 -c log_connections=on" >/dev/null
+  elif (( pg_changed )); then
+    log "reloading postgres (certificate or pg_hba.conf changed)"
+    as_pg "$bin/pg_ctl" -D "$data" reload >/dev/null
   fi
   wait_for_pg
+  pg_rds_roles
+}
+
+# pg_file MODE SRC DEST: copy SRC to DEST (owned by postgres) when they differ; sets pg_changed=1
+pg_file() {
+  if cmp -s "$2" "$3"; then return; fi
+  install -m "$1" "$2" "$3"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres: "$3"; fi
+  pg_changed=1
+}
+
+# the PAM service of this stack (one per stack dir, as its PostgreSQL data dir)
+rds_iam_pam_service() {
+  echo "layered-rds-iam-$(printf '%s' "$stack_dir" | sha256sum | cut -c1-12)"
+}
+
+# /etc/pam.d/<service> runs tests/stack/rds_iam_pam.py (a copy in $pg_dir/pam), which asks moto's
+# /moto-api/layered/rds-iam-auth about each token and logs each attempt in $pg_dir/rds-iam-auth.log;
+# sets rds_iam_service (empty when no PAM service can be installed: rds_iam members are then refused)
+up_rds_iam_pam() {
+  rds_iam_service=""
+  if [[ $(id -u) -ne 0 ]]; then
+    log "not root: no PAM service for IAM database authentication, members of rds_iam are refused"
+    return
+  fi
+  rds_iam_service=$(rds_iam_pam_service)
+  "$py" "$repo/tests/stack/rds_iam_setup.py" install --dir "$pg_dir/pam" --service "$rds_iam_service" \
+    --url "http://127.0.0.1:$moto_port/moto-api/layered/rds-iam-auth" --log "$pg_dir/rds-iam-auth.log" \
+    --owner postgres | sed 's/^/[stack] /'
+}
+
+down_rds_iam_pam() {
+  local service
+  service=$(rds_iam_pam_service)
+  if [[ -f "/etc/pam.d/$service" ]] && rm -f "/etc/pam.d/$service"; then log "removed /etc/pam.d/$service"; fi
+}
+
+# the roles RDS has in every instance: rds_iam (IAM token logins) and rds_superuser (master users)
+pg_rds_roles() {
+  local statement
+  statement="DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN CREATE ROLE rds_iam NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_superuser') THEN CREATE ROLE rds_superuser NOLOGIN; END IF;
+END \$\$;"
+  if [[ $(id -u) -eq 0 ]]; then
+    as_pg "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 -h "$pg_dir/run" -p "$pg_port" -U postgres -d postgres \
+      -c "$statement" >/dev/null
+  else
+    PGPASSWORD=$(cat "$stack_dir/postgres.password") "$(pg_bin)/psql" -X -q -v ON_ERROR_STOP=1 \
+      "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres sslmode=verify-full sslrootcert=$pki/ca.crt" \
+      -c "$statement" >/dev/null
+  fi
 }
 
 wait_for_pg() {
@@ -268,6 +325,7 @@ case "${1:-}" in
       as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
       log "postgres stopped"
     fi
+    down_rds_iam_pam
     ;;
   reset)
     "$0" down

@@ -9,12 +9,16 @@ Creates, once, under a stack directory:
   presents (so TLS clients, like IAM OIDC thumbprinting, see the whole chain);
 * ``admin.crt``/``.key``: client certificate in ``system:masters``;
 * ``controller-manager.crt``/``.key``: ``system:kube-controller-manager``;
-* ``postgres.crt``/``.key``: PostgreSQL server certificate (TLS is forced);
+* ``postgres.crt``/``.key``: PostgreSQL server certificate (TLS is forced), valid for localhost,
+  127.0.0.1 and the endpoint names of moto's RDS DB instances, ``*.aaaaaaaaaa.<region>.rds.amazonaws.com``,
+  for the stack's region (``LAYERED_AWS_REGION``, default eu-west-1) and any ``--rds-region``, so clients
+  reach it with ``sslmode=verify-full`` under an instance's endpoint address;
 * ``sa.key``/``sa.pub``: the service-account signing key pair, unless the
   caller points ``--sa-key`` at a key of its own (self-hosted OIDC tests do).
 
-Existing files are kept, so re-running is a no-op. Private keys are written
-with mode 0600.
+Existing files are kept, so re-running is a no-op, except that a postgres
+certificate lacking one of those names is issued again. Private keys are
+written with mode 0600.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
+DEFAULT_REGION = "eu-west-1"
+# moto 5.2's DescribeDBInstances Endpoint.Address: <identifier>.aaaaaaaaaa.<region>.rds.amazonaws.com
+RDS_ENDPOINT_WILDCARD = "*.aaaaaaaaaa.{region}.rds.amazonaws.com"
 
 
 def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
@@ -96,6 +103,29 @@ def ensure_ca(directory: Path) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     return cert, ca_key
 
 
+def _has_names(path: Path, names: tuple[str, ...], ips: tuple[str, ...]) -> bool:
+    """Whether the certificate at path carries all these DNS and IP subject alternative names."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    have_names = set(sans.get_values_for_type(x509.DNSName))
+    have_ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    return set(names) <= have_names and {str(ipaddress.ip_address(ip)) for ip in ips} <= have_ips
+
+
+def postgres_server_names(regions: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """localhost and the RDS endpoint wildcard of each region (default: LAYERED_AWS_REGION or eu-west-1)."""
+    wanted = regions or (os.environ.get("LAYERED_AWS_REGION") or DEFAULT_REGION,)
+    names = ["localhost"]
+    for region in wanted:
+        name = RDS_ENDPOINT_WILDCARD.format(region=region)
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
 def ensure_leaf(
     directory: Path,
     stem: str,
@@ -106,9 +136,10 @@ def ensure_leaf(
     server_names: tuple[str, ...] = (),
     server_ips: tuple[str, ...] = (),
     client: bool = False,
+    reissue_without_names: bool = False,
 ) -> None:
     crt, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
-    if crt.exists() and key_path.exists():
+    if crt.exists() and key_path.exists() and (not reissue_without_names or _has_names(crt, server_names, server_ips)):
         return
     ca_cert, ca_key = ca
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -149,6 +180,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--sa-key", type=Path, help="service-account signing key (default: <dir>/sa.key)")
+    parser.add_argument(
+        "--rds-region",
+        action="append",
+        default=[],
+        help="region whose RDS endpoint names the postgres certificate covers (repeatable; default: "
+        "LAYERED_AWS_REGION or eu-west-1)",
+    )
     args = parser.parse_args()
     directory: Path = args.directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -171,7 +209,15 @@ def main() -> None:
     chain.write_bytes((directory / "apiserver.crt").read_bytes() + (directory / "ca.crt").read_bytes())
     ensure_leaf(directory, "admin", ca, "layered-admin", organization="system:masters", client=True)
     ensure_leaf(directory, "controller-manager", ca, "system:kube-controller-manager", client=True)
-    ensure_leaf(directory, "postgres", ca, "localhost", server_names=("localhost",), server_ips=("127.0.0.1",))
+    ensure_leaf(
+        directory,
+        "postgres",
+        ca,
+        "localhost",
+        server_names=postgres_server_names(tuple(args.rds_region)),
+        server_ips=("127.0.0.1",),
+        reissue_without_names=True,
+    )
     sa_key = args.sa_key or directory / "sa.key"
     ensure_sa_keypair(sa_key, sa_key.with_suffix(".pub"))
 

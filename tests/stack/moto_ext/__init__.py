@@ -18,7 +18,10 @@ moto it either fails with NotImplementedError or sees values that real EKS never
 * ``network_interfaces``: unique in-subnet addresses for new network interfaces, and interface VPC
   endpoints whose interfaces carry the endpoint's security groups;
 * ``rds_kms``: KMS key state calls by ARN, DBParameterGroupNotFound, engine-default parameters of
-  new postgres parameter groups, DescribeDBEngineVersions for postgres, one DbiResourceId per instance.
+  new postgres parameter groups, DescribeDBEngineVersions for postgres, one DbiResourceId per instance, and
+  a managed master user secret holding the instance's MasterUsername and a generated password;
+* ``rds_iam_auth``: ``POST /moto-api/layered/rds-iam-auth`` verifies RDS IAM database authentication tokens
+  (SigV4 signature, expiry, DB user, endpoint and the ``rds-db:connect`` policies) for the stack's PostgreSQL.
 
 Request and response shapes follow botocore's EKS service model; moto serializes the objects.
 """
@@ -39,6 +42,7 @@ from . import (
     network_interfaces,
     nodegroups,
     pod_identity,
+    rds_iam_auth,
     rds_kms,
     tagging,
 )
@@ -54,6 +58,7 @@ _MODULES = [
     tagging,
     iam_oidc,
     rds_kms,
+    rds_iam_auth,
     ec2_rules,
     network_interfaces,
 ]

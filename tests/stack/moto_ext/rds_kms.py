@@ -10,11 +10,15 @@
 * RDS DescribeDBEngineVersions for postgres (moto: NotImplementedError, an HTTP 500), with DefaultOnly for the
   engine or the engine and major version combination, and ExportableLogTypes.
 * RDS: every DB instance gets its own DbiResourceId (moto gives all of them db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U).
+* RDS: the Secrets Manager secret of ManageMasterUserPassword holds, as on RDS, ``{"username": <MasterUsername>,
+  "password": <generated>}`` (moto stores ``admin`` and one fixed password for every instance).
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import secrets
 import string
 from typing import Any
 
@@ -22,7 +26,7 @@ from moto.core.responses import ActionResult, PaginatedResult
 from moto.kms.models import KmsBackend
 from moto.moto_api._internal import mock_random as random
 from moto.rds.exceptions import DBParameterGroupNotFoundError
-from moto.rds.models import DBInstance, RDSBackend
+from moto.rds.models import DBInstance, MasterUserSecret, RDSBackend
 from moto.rds.responses import RDSResponse
 
 # Engine defaults as RDS describes them in a new group (subset).
@@ -68,6 +72,10 @@ POSTGRES_VERSIONS = {  # major: (default minor version, versions offered)
 }
 DEFAULT_POSTGRES_MAJOR = "17"
 POSTGRES_LOG_TYPES = ["postgresql", "upgrade", "iam-db-auth-error"]
+# RDS generates 28 printable ASCII characters other than '/', '@', '"' and space; quotes and backslashes are
+# left out here too.
+MASTER_PASSWORD_LENGTH = 28
+MASTER_PASSWORD_ALPHABET = string.ascii_letters + string.digits + "!#$%&()*+,-.:;<=>?[]^_{|}~"
 
 
 def _resolving_key_ids(method):
@@ -159,6 +167,12 @@ def _db_instance_init(original):
     return wrapper
 
 
+def _master_user_secret_string(self: MasterUserSecret) -> str:
+    username = getattr(self.resource, "master_username", None) or "admin"
+    password = "".join(secrets.choice(MASTER_PASSWORD_ALPHABET) for _ in range(MASTER_PASSWORD_LENGTH))
+    return json.dumps({"username": username, "password": password})
+
+
 @functools.cache  # patching twice would wrap the patched methods again
 def install() -> None:
     for name in ("disable_key", "enable_key", "schedule_key_deletion", "cancel_key_deletion"):
@@ -167,3 +181,4 @@ def install() -> None:
     RDSBackend.create_db_parameter_group = _create_db_parameter_group(RDSBackend.create_db_parameter_group)
     RDSResponse.describe_db_engine_versions = _describe_db_engine_versions
     DBInstance.__init__ = _db_instance_init(DBInstance.__init__)
+    MasterUserSecret._generate_secret_string = _master_user_secret_string
