@@ -18,7 +18,7 @@ TARBALL     := $(BUILD)/layered-eks_rds-$(VERSION).tar.gz
 COLL_BUILD  := $(BUILD)/collections/ansible_collections/layered/eks_rds
 PY_VERSION   = $(shell $(BIN)/python -c "import sys; print('%d.%d' % sys.version_info[:2])")
 SITE_PACKAGES = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-APT_PKGS    := postgresql postgresql-client curl ca-certificates git nftables iproute2
+APT_PKGS    := postgresql postgresql-client curl ca-certificates git nftables iproute2 gcc libc6-dev libpam0g-dev
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -34,7 +34,7 @@ help: ## list the targets
 .PHONY: setup apt venv link k8s
 setup: apt venv link k8s ## install everything (apt packages, .venv, Go builds); idempotent
 
-apt: ## Debian packages (PostgreSQL server and client, nftables, iproute2, curl, git) when missing
+apt: ## Debian packages (PostgreSQL, nftables, iproute2, a C compiler and PAM headers, curl, git) when missing
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
@@ -42,6 +42,8 @@ apt: ## Debian packages (PostgreSQL server and client, nftables, iproute2, curl,
 	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v cc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	test -f /usr/include/security/pam_modules.h || missing="$$missing libpam0g-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
@@ -84,8 +86,8 @@ status: ## what runs
 	@scripts/stack.sh status
 
 # ---------------------------------------------------------------- gates
-.PHONY: test lint sanity unit molecule e2e build
-test: up lint sanity unit molecule e2e ## every gate, against the local stack
+.PHONY: test lint sanity unit molecule e2e enforcement down-check build
+test: up lint sanity unit molecule e2e enforcement down-check ## every gate, against the local stack
 	@echo "make test: all gates passed"
 
 lint: venv link ## ansible-lint (production), yamllint, ruff
@@ -122,6 +124,13 @@ molecule: up ## molecule scenarios against the local stack
 
 e2e: up ## site.yml -i inventories/local twice; the second run must change nothing
 	@scripts/run-twice.sh site.yml -i inventories/local
+
+enforcement: up ## each layer holds and breaks on the local stack (uses what e2e converged)
+	@pytest -p no:cacheprovider tests/enforcement
+
+down-check: ## make down leaves no network namespace, veth or nftables table behind
+	@scripts/stack.sh down
+	@scripts/stack.sh check-clean
 
 # ---------------------------------------------------------------- demo
 .PHONY: demo

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # The local stack: moto (AWS), etcd + kube-apiserver + kube-controller-manager
-# (Kubernetes) and PostgreSQL, all on loopback.
+# + kube-scheduler + kwok (Kubernetes with fake nodes) and PostgreSQL, all on
+# loopback, and the agent (tests/stack/fabric/agent.py) that gives the node
+# groups in moto their nodes, pods their branch interfaces and addresses, runs
+# Job pods, and enforces the VPC's security groups, network ACLs and routes on
+# packets inside network namespaces it creates (as root).
 #
 #   scripts/stack.sh up       start what is not running, wait until each answers,
 #                             write $STACK_DIR/endpoints.json and print it
 #   scripts/stack.sh down     stop everything (state is kept)
 #   scripts/stack.sh reset    stop everything and delete the state
 #   scripts/stack.sh status   show what runs
+#   scripts/stack.sh check-clean
+#                             fail if a network namespace, link or nftables table
+#                             of the agent is left (after down)
 #
 # Settings (environment): LAYERED_STACK_DIR (default <repo>/.stack),
 # LAYERED_MOTO_PORT (4566), LAYERED_KUBE_PORT (16443), LAYERED_ETCD_PORT (12379),
 # LAYERED_PG_PORT (15432), LAYERED_AWS_REGION (eu-west-1),
 # LAYERED_SA_ISSUER (service-account issuer URL, default https://127.0.0.1:<kube port>),
 # LAYERED_SA_KEY_FILE (service-account signing key; generated when absent),
-# LAYERED_API_AUDIENCES (default https://kubernetes.default.svc,sts.amazonaws.com).
+# LAYERED_API_AUDIENCES (default https://kubernetes.default.svc,sts.amazonaws.com),
+# LAYERED_WEBHOOK_PORT (16444, the agent's admission webhook),
+# LAYERED_NETNS_PREFIX (lr, the agent's network namespaces).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +33,9 @@ kube_port=${LAYERED_KUBE_PORT:-16443}
 etcd_port=${LAYERED_ETCD_PORT:-12379}
 etcd_peer_port=$((etcd_port + 1))
 cm_port=${LAYERED_CM_PORT:-10257}
+sched_port=${LAYERED_SCHED_PORT:-10259}
+webhook_port=${LAYERED_WEBHOOK_PORT:-16444}
+netns_prefix=${LAYERED_NETNS_PREFIX:-lr}
 pg_port=${LAYERED_PG_PORT:-15432}
 region=${LAYERED_AWS_REGION:-eu-west-1}
 sa_issuer=${LAYERED_SA_ISSUER:-https://127.0.0.1:$kube_port}
@@ -129,10 +141,13 @@ up_pki() {
   kubeconfig "$stack_dir/kubeconfig" layered-admin admin.crt admin.key
   kubeconfig "$stack_dir/controller-manager.kubeconfig" system:kube-controller-manager \
     controller-manager.crt controller-manager.key
+  kubeconfig "$stack_dir/scheduler.kubeconfig" system:kube-scheduler scheduler.crt scheduler.key
 }
 
 up_moto() {
-  start moto "$py" "$repo/tests/stack/moto_server.py" --host 127.0.0.1 --port "$moto_port"
+  # STS fetches web identity issuers' keys over TLS; the local issuer's chain comes from the stack's CA
+  start moto env LAYERED_OIDC_CA_FILE="$pki/ca.crt" "$py" "$repo/tests/stack/moto_server.py" \
+    --host 127.0.0.1 --port "$moto_port"
   wait_for moto 60 curl -fsS "http://127.0.0.1:$moto_port/moto-api/"
 }
 
@@ -178,8 +193,47 @@ up_kubernetes() {
   # 'default' has its ServiceAccount
   WAIT_LABEL="service-account controller" wait_for kube-controller-manager 60 curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" \
     --key "$pki/admin.key" "https://127.0.0.1:$kube_port/api/v1/namespaces/default/serviceaccounts/default"
+  start kube-scheduler "$bin/kube-scheduler" \
+    --kubeconfig "$stack_dir/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$stack_dir/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$stack_dir/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$sched_port" --leader-elect=false \
+    --cert-dir "$pki/scheduler-serving" --profiling=false
+  wait_for kube-scheduler 60 curl -fsSk "https://127.0.0.1:$sched_port/healthz"
   # the custom resource definitions EKS installs in every cluster (SecurityGroupPolicy)
   "$py" "$repo/tests/stack/crds.py" "$stack_dir/kubeconfig" | sed 's/^/[stack] /'
+  # kwok keeps the agent's fake nodes Ready and runs the pods that only need to look
+  # like they run; pods of Jobs are left to the agent (tests/stack/kwok/pod-stages.yaml)
+  local kwok_dir
+  kwok_dir=$("$repo/scripts/build-k8s.sh" --print-kwok-dir)
+  [[ -x "$kwok_dir/bin/kwok" ]] || die "kwok not built; run scripts/build-k8s.sh (make setup does)"
+  start kwok "$kwok_dir/bin/kwok" --kubeconfig "$stack_dir/kubeconfig" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --config "$kwok_dir/stage/node/fast/node-initialize.yaml" \
+    --config "$kwok_dir/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+    --config "$repo/tests/stack/kwok/pod-stages.yaml"
+  sleep 1
+  pid_alive kwok || { tail -n 30 "$logs/kwok.log" >&2; die "kwok exited; see $logs/kwok.log"; }
+  log "kwok is up"
+}
+
+up_agent() {
+  local fabric=()
+  if [[ $(id -u) -ne 0 ]]; then
+    log "not root: the agent makes nodes and branch interfaces but enforces nothing on packets"
+    fabric=(--no-fabric)
+  fi
+  start agent "$py" "$repo/tests/stack/fabric/agent.py" --stack-dir "$stack_dir" \
+    --kubeconfig "$stack_dir/kubeconfig" --moto-url "http://127.0.0.1:$moto_port" --moto-port "$moto_port" \
+    --pg-port "$pg_port" --region "$region" --webhook-port "$webhook_port" --prefix "$netns_prefix" "${fabric[@]}"
+  WAIT_LABEL="agent (first pass)" wait_for agent 60 test -s "$stack_dir/fabric/state.json"
+}
+
+down_agent() {
+  stop agent
+  if [[ $(id -u) -eq 0 ]] && [[ -x "$py" ]]; then
+    "$py" "$repo/tests/stack/fabric/agent.py" --cleanup --prefix "$netns_prefix" | sed 's/^/[stack] agent /'
+  fi
 }
 
 up_postgres() {
@@ -316,11 +370,13 @@ case "${1:-}" in
     up_kubernetes
     up_postgres
     write_endpoints
+    up_agent
     log "endpoints written to $stack_dir/endpoints.json"
     cat "$stack_dir/endpoints.json"
     ;;
   down)
-    for s in kube-controller-manager kube-apiserver etcd moto; do stop "$s"; done
+    down_agent
+    for s in kwok kube-scheduler kube-controller-manager kube-apiserver etcd moto; do stop "$s"; done
     if [[ -f "$pg_dir/data/PG_VERSION" ]]; then
       as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
       log "postgres stopped"
@@ -332,15 +388,27 @@ case "${1:-}" in
     rm -rf "$stack_dir" "$pg_dir"
     log "removed $stack_dir and $pg_dir"
     ;;
+  check-clean)
+    # what the agent creates lives in namespaces named <prefix>-*: nothing of it may outlive 'down'
+    left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$netns_prefix-" || true)
+    [[ -z "$left" ]] || die "network namespaces left behind: $left"
+    links=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep "^$netns_prefix[0-9a-f]\{8\}" || true)
+    [[ -z "$links" ]] || die "links left behind in the host namespace: $links"
+    if command -v nft >/dev/null && nft list tables 2>/dev/null | grep -q layered; then
+      die "nftables table left behind in the host namespace"
+    fi
+    pid_alive agent && die "the agent still runs"
+    log "nothing of the stack's network is left"
+    ;;
   status)
-    for s in moto etcd kube-apiserver kube-controller-manager; do
+    for s in moto etcd kube-apiserver kube-controller-manager kube-scheduler kwok agent; do
       if pid_alive "$s"; then echo "$s: running (pid $(cat "$run/$s.pid"))"; else echo "$s: stopped"; fi
     done
     if "$(pg_bin)/pg_isready" -h 127.0.0.1 -p "$pg_port" -q 2>/dev/null; then
       echo "postgres: running"; else echo "postgres: stopped"; fi
     ;;
   *)
-    echo "usage: $0 up|down|reset|status" >&2
+    echo "usage: $0 up|down|reset|status|check-clean" >&2
     exit 2
     ;;
 esac

@@ -9,6 +9,7 @@ Creates, once, under a stack directory:
   presents (so TLS clients, like IAM OIDC thumbprinting, see the whole chain);
 * ``admin.crt``/``.key``: client certificate in ``system:masters``;
 * ``controller-manager.crt``/``.key``: ``system:kube-controller-manager``;
+* ``scheduler.crt``/``.key``: ``system:kube-scheduler``;
 * ``postgres.crt``/``.key``: PostgreSQL server certificate (TLS is forced), valid for localhost,
   127.0.0.1 and the endpoint names of moto's RDS DB instances, ``*.aaaaaaaaaa.<region>.rds.amazonaws.com``,
   for the stack's region (``LAYERED_AWS_REGION``, default eu-west-1) and any ``--rds-region``, so clients
@@ -209,6 +210,7 @@ def main() -> None:
     chain.write_bytes((directory / "apiserver.crt").read_bytes() + (directory / "ca.crt").read_bytes())
     ensure_leaf(directory, "admin", ca, "layered-admin", organization="system:masters", client=True)
     ensure_leaf(directory, "controller-manager", ca, "system:kube-controller-manager", client=True)
+    ensure_leaf(directory, "scheduler", ca, "system:kube-scheduler", client=True)
     ensure_leaf(
         directory,
         "postgres",
