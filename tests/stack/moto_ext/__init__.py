@@ -21,7 +21,9 @@ moto it either fails with NotImplementedError or sees values that real EKS never
   new postgres parameter groups, DescribeDBEngineVersions for postgres, one DbiResourceId per instance, and
   a managed master user secret holding the instance's MasterUsername and a generated password;
 * ``rds_iam_auth``: ``POST /moto-api/layered/rds-iam-auth`` verifies RDS IAM database authentication tokens
-  (SigV4 signature, expiry, DB user, endpoint and the ``rds-db:connect`` policies) for the stack's PostgreSQL.
+  (SigV4 signature, expiry, DB user, endpoint and the ``rds-db:connect`` policies) for the stack's PostgreSQL;
+* ``web_identity``: STS AssumeRoleWithWebIdentity checks the token (issuer registered as an IAM OIDC provider,
+  signature against the issuer's JWKS over HTTPS or from S3, audience, expiry) and the role's trust policy.
 
 Request and response shapes follow botocore's EKS service model; moto serializes the objects.
 """
@@ -45,6 +47,7 @@ from . import (
     rds_iam_auth,
     rds_kms,
     tagging,
+    web_identity,
 )
 
 __all__ = ["install"]
@@ -61,6 +64,7 @@ _MODULES = [
     rds_iam_auth,
     ec2_rules,
     network_interfaces,
+    web_identity,
 ]
 
 
