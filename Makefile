@@ -31,8 +31,8 @@ help: ## list the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- setup
-.PHONY: setup apt venv link k8s
-setup: apt venv link k8s ## install everything (apt packages, .venv, Go builds); idempotent
+.PHONY: setup apt venv link k8s awscli
+setup: apt venv link k8s awscli ## install everything (apt packages, .venv, AWS CLI, Go builds); idempotent
 
 apt: ## Debian packages (PostgreSQL, nftables, iproute2, a C compiler and PAM headers, curl, git) when missing
 	@missing=""; \
@@ -60,6 +60,21 @@ $(VENV_STAMP): test-requirements.txt
 	@$(BIN)/python -m pip install -q -r test-requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The AWS CLI that the local stack's pods run (the programs of the AWS CLI
+# images): its own venv, since awscli needs docutils and rsa older than .venv's.
+AWSCLI_VENV    ?= $(HOME)/.cache/layered-eks-rds/awscli-venv
+AWSCLI_VERSION ?= 1.46.3
+export LAYERED_AWSCLI_VENV := $(AWSCLI_VENV)
+awscli: venv ## the AWS CLI for the stack's pods, in its own venv (cached outside the repo)
+	@if "$(AWSCLI_VENV)/bin/aws" --version 2>&1 | grep -q "^aws-cli/$(AWSCLI_VERSION) "; then \
+	  echo "AWS CLI $(AWSCLI_VERSION) present"; \
+	else \
+	  echo "installing the AWS CLI $(AWSCLI_VERSION) into $(AWSCLI_VENV)"; \
+	  rm -rf "$(AWSCLI_VENV)"; \
+	  $(BIN)/python -m venv "$(AWSCLI_VENV)"; \
+	  "$(AWSCLI_VENV)/bin/pip" install -q --disable-pip-version-check "awscli==$(AWSCLI_VERSION)"; \
+	fi
 
 link: $(COLL_LINK) ## .collections link so layered.eks_rds resolves from this checkout
 

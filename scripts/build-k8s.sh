@@ -32,7 +32,7 @@ case "${1:-}" in
 esac
 
 build_kwok() {
-  if [[ -x "$kwok_dir/bin/kwok" && -d "$kwok_dir/stage" ]]; then
+  if [[ -x "$kwok_dir/bin/kwok" && -d "$kwok_dir/stage" && -d "$kwok_dir/crd" ]]; then
     echo "kwok $kwok_version up to date in $kwok_dir"
     return
   fi
@@ -43,9 +43,10 @@ build_kwok() {
   local src
   src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$kwok_version/kustomize/stage"
   [[ -d "$src" ]] || { echo "kwok stage definitions not found in $src" >&2; exit 1; }
-  rm -rf "$kwok_dir/stage"
+  rm -rf "$kwok_dir/stage" "$kwok_dir/crd"
   cp -r "$src" "$kwok_dir/stage"
-  chmod -R u+w "$kwok_dir/stage"
+  cp -r "$src/../crd/bases" "$kwok_dir/crd"
+  chmod -R u+w "$kwok_dir/stage" "$kwok_dir/crd"
   for old in "$cache_root"/kwok-*; do
     [[ "$old" == "$kwok_dir" ]] || rm -rf "$old"
   done

@@ -22,6 +22,8 @@
 # LAYERED_SA_KEY_FILE (service-account signing key; generated when absent),
 # LAYERED_API_AUDIENCES (default https://kubernetes.default.svc,sts.amazonaws.com),
 # LAYERED_WEBHOOK_PORT (16444, the agent's admission webhook),
+# LAYERED_KUBELET_PORT (10250, kwok's kubelet server for every node: pod logs),
+# LAYERED_NODE_PROXY_PORT (16445, the CONNECT proxy kube-apiserver reaches nodes through),
 # LAYERED_NETNS_PREFIX (lr, the agent's network namespaces).
 set -euo pipefail
 
@@ -34,6 +36,8 @@ etcd_port=${LAYERED_ETCD_PORT:-12379}
 etcd_peer_port=$((etcd_port + 1))
 cm_port=${LAYERED_CM_PORT:-10257}
 sched_port=${LAYERED_SCHED_PORT:-10259}
+kubelet_port=${LAYERED_KUBELET_PORT:-10250}
+node_proxy_port=${LAYERED_NODE_PROXY_PORT:-16445}
 webhook_port=${LAYERED_WEBHOOK_PORT:-16444}
 netns_prefix=${LAYERED_NETNS_PREFIX:-lr}
 pg_port=${LAYERED_PG_PORT:-15432}
@@ -163,7 +167,12 @@ up_kubernetes() {
     --listen-metrics-urls "" --log-level warn
   wait_for etcd 60 curl -fsS "http://127.0.0.1:$etcd_port/health"
 
-  start kube-apiserver "$bin/kube-apiserver" \
+  # the nodes' addresses are in the VPC, which the host cannot reach: kube-apiserver reaches
+  # their kubelet port (pod logs) through a CONNECT proxy that leads to kwok's server
+  start node-proxy "$py" "$repo/tests/stack/node_proxy.py" --listen "127.0.0.1:$node_proxy_port" --port "$kubelet_port"
+  start kube-apiserver env HTTPS_PROXY="http://127.0.0.1:$node_proxy_port" NO_PROXY=127.0.0.1,localhost,10.96.0.0/16 \
+    "$bin/kube-apiserver" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$kube_port" \
     --tls-cert-file "$pki/apiserver-chain.crt" --tls-private-key-file "$pki/apiserver.key" \
@@ -207,8 +216,11 @@ up_kubernetes() {
   local kwok_dir
   kwok_dir=$("$repo/scripts/build-k8s.sh" --print-kwok-dir)
   [[ -x "$kwok_dir/bin/kwok" ]] || die "kwok not built; run scripts/build-k8s.sh (make setup does)"
+  "$py" "$repo/tests/stack/crds.py" "$stack_dir/kubeconfig" "$kwok_dir/crd/kwok.x-k8s.io_logs.yaml" \
+    | sed 's/^/[stack] /'
   start kwok "$kwok_dir/bin/kwok" --kubeconfig "$stack_dir/kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-port "$kubelet_port" --server-address "127.0.0.1:$kubelet_port" --enable-crds Logs \
     --config "$kwok_dir/stage/node/fast/node-initialize.yaml" \
     --config "$kwok_dir/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
     --config "$repo/tests/stack/kwok/pod-stages.yaml"
@@ -223,6 +235,7 @@ up_agent() {
     log "not root: the agent makes nodes and branch interfaces but enforces nothing on packets"
     fabric=(--no-fabric)
   fi
+  pid_alive agent || rm -f "$stack_dir/fabric/state.json"
   start agent "$py" "$repo/tests/stack/fabric/agent.py" --stack-dir "$stack_dir" \
     --kubeconfig "$stack_dir/kubeconfig" --moto-url "http://127.0.0.1:$moto_port" --moto-port "$moto_port" \
     --pg-port "$pg_port" --region "$region" --webhook-port "$webhook_port" --prefix "$netns_prefix" "${fabric[@]}"
@@ -376,7 +389,7 @@ case "${1:-}" in
     ;;
   down)
     down_agent
-    for s in kwok kube-scheduler kube-controller-manager kube-apiserver etcd moto; do stop "$s"; done
+    for s in kwok kube-scheduler kube-controller-manager kube-apiserver node-proxy etcd moto; do stop "$s"; done
     if [[ -f "$pg_dir/data/PG_VERSION" ]]; then
       as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
       log "postgres stopped"
@@ -398,10 +411,11 @@ case "${1:-}" in
       die "nftables table left behind in the host namespace"
     fi
     pid_alive agent && die "the agent still runs"
+    [[ ! -e /run/layered-eks-rds ]] || die "the agent's trust store is left in /run/layered-eks-rds"
     log "nothing of the stack's network is left"
     ;;
   status)
-    for s in moto etcd kube-apiserver kube-controller-manager kube-scheduler kwok agent; do
+    for s in moto etcd node-proxy kube-apiserver kube-controller-manager kube-scheduler kwok agent; do
       if pid_alive "$s"; then echo "$s: running (pid $(cat "$run/$s.pid"))"; else echo "$s: stopped"; fi
     done
     if "$(pg_bin)/pg_isready" -h 127.0.0.1 -p "$pg_port" -q 2>/dev/null; then

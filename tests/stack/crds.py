@@ -26,13 +26,14 @@ def established(crd: dict) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
-def main(kubeconfig: str, timeout: float = 60.0) -> int:
+def main(kubeconfig: str, *paths: str, timeout: float = 60.0) -> int:
+    """Apply the CRDs of CRD_DIR and the objects of OBJECT_DIR, or only the CRD files given."""
     api = config.new_client_from_config(config_file=kubeconfig)
     crds = dynamic.DynamicClient(api).resources.get(
         api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
     )
     names = []
-    for path in sorted(CRD_DIR.glob("*.yaml")):
+    for path in [Path(p) for p in paths] or sorted(CRD_DIR.glob("*.yaml")):
         body = yaml.safe_load(path.read_text())
         crds.server_side_apply(
             body=body, name=body["metadata"]["name"], field_manager=FIELD_MANAGER, force_conflicts=True
@@ -50,7 +51,7 @@ def main(kubeconfig: str, timeout: float = 60.0) -> int:
         time.sleep(0.5)
     print(f"established: {', '.join(names)}")
     client = dynamic.DynamicClient(api)
-    for path in sorted(OBJECT_DIR.glob("*.yaml")):
+    for path in [] if paths else sorted(OBJECT_DIR.glob("*.yaml")):
         for body in yaml.safe_load_all(path.read_text()):
             resource = client.resources.get(api_version=body["apiVersion"], kind=body["kind"])
             resource.server_side_apply(
@@ -65,4 +66,4 @@ def main(kubeconfig: str, timeout: float = 60.0) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], *sys.argv[2:]))

@@ -33,6 +33,7 @@ import hashlib
 import http.server
 import json
 import logging
+import shutil
 import signal
 import ssl
 import subprocess
@@ -95,12 +96,14 @@ class Agent:
         self.stopping = threading.Event()
         self.listeners: dict[str, Any] = {}
         self.runners: dict[str, threading.Thread] = {}
+        self.ran: dict[str, tuple[str, str]] = {}  # uid -> (namespace, name) of pods run here
         self.runner = None
         self.nft_text = ""
         self.last_rds_sync: tuple[Any, ...] = ()
         self.lock = threading.Lock()
         self.dns: dict[str, Any] = {"databases": {}, "endpoints": {}}
         self.aws_tls = self._aws_tls_context()
+        self.trust_store = self._trust_store()
 
     # ------------------------------------------------------------ setup
     def _aws_tls_context(self) -> ssl.SSLContext:
@@ -110,6 +113,16 @@ class Agent:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.pki_dir / "aws-endpoint.crt", self.pki_dir / "aws-endpoint.key")
         return context
+
+    def _trust_store(self) -> Path:
+        """The stack's CA where a pod's volumes cannot hide it (they may be mounted over the checkout)."""
+        digest = hashlib.sha256(str(self.stack_dir.resolve()).encode()).hexdigest()[:12]
+        directory = Path("/run/layered-eks-rds") / digest if self.fabric else self.state_dir
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        bundle = directory / "ca-bundle.pem"
+        bundle.write_bytes((self.pki_dir / "ca.crt").read_bytes())
+        bundle.chmod(0o644)
+        return bundle
 
     def start_webhook(self) -> None:
         ca = pki.ensure_ca(self.pki_dir)
@@ -709,10 +722,15 @@ class Agent:
                 address = annotations.get(plan.POD_IP_ANNOTATION) or self.assign_pod_address(pod, nodes)
             node = nodes[pod.spec.node_name]
             self.start_runner(pod, raw, address, node, dns_ip)
-        # pods that are gone: their runner stops itself; forget finished threads
+        # pods that are gone: their runner stops itself; their logs go with them
         for uid, thread in list(self.runners.items()):
             if not thread.is_alive():
                 self.runners.pop(uid)
+        present = {pod.metadata.uid for pod in pods}
+        for uid, (namespace, name) in list(self.ran.items()):
+            if uid not in present and uid not in self.runners:
+                self.runner.forget(namespace, name, uid)
+                self.ran.pop(uid)
         return running
 
     def assign_pod_address(self, pod: Any, nodes: dict[str, dict[str, Any]]) -> str:
@@ -741,7 +759,8 @@ class Agent:
     def start_runner(self, pod: Any, raw: dict[str, Any], address: str, node: dict[str, Any], dns_ip: str | None):
         ns = netns.ensure_endpoint(address, self.prefix)
         uid = pod.metadata.uid
-        extra_env = {"AWS_CA_BUNDLE": str(self.pki_dir / "ca.crt")}
+        # the image's trust store: the stack's CA signs the AWS endpoints' certificates
+        extra_env = {"AWS_CA_BUNDLE": str(self.trust_store)}
         branch = plan.wants_branch_eni(raw)
 
         def target() -> None:
@@ -764,14 +783,20 @@ class Agent:
         log.info("running pod %s/%s at %s", pod.metadata.namespace, pod.metadata.name, address)
         thread = threading.Thread(target=target, name=f"pod-{pod.metadata.name}", daemon=True)
         self.runners[uid] = thread
+        self.ran[uid] = (pod.metadata.namespace, pod.metadata.name)
         thread.start()
 
     # ------------------------------------------------------------ stop
     def stop(self) -> None:
         self.stopping.set()
+        if self.runner is not None:
+            self.runner.shutdown(timeout=8)
         for listener in self.listeners.values():
             listener.close()
         if self.fabric:
+            shutil.rmtree(self.trust_store.parent, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.trust_store.parent.parent.rmdir()
             removed = netns.teardown(self.prefix)
             log.info("removed namespaces: %s", ", ".join(removed) or "none")
 
