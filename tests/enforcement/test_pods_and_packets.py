@@ -143,9 +143,11 @@ def app_probe(kube: Any, app: dict[str, Any], *, service_account: str = APP_SA, 
     token_script = None
     script = psql_script(app["host"], app["port"], DB_USER)
     if iam:
+        # the credentials come from STS (AssumeRoleWithWebIdentity) over the pod's network;
+        # one attempt, and a bound on the whole call instead of the SDK's 60 s connect timeout
         token_script = (
-            f"aws rds generate-db-auth-token --hostname {app['host']} --port {app['port']} "
-            f"--username {DB_USER} > /scratch/token"
+            f"AWS_MAX_ATTEMPTS=1 timeout 20 aws rds generate-db-auth-token --hostname {app['host']} "
+            f"--port {app['port']} --username {DB_USER} > /scratch/token"
         )
         script = psql_script(app["host"], app["port"], DB_USER, token_file="/scratch/token")
     return create_job(
@@ -330,3 +332,95 @@ def test_agent_state_lists_the_fabric(converged: dict[str, Any]):
     assert state["fabric"] is True
     assert any(e.startswith("db:") for e in state["endpoints"])
     assert any(e.startswith("dns:") for e in state["endpoints"])
+
+
+def covers(rule: dict[str, Any], protocol: str, port: int) -> bool:
+    if rule["IpProtocol"] == "-1":
+        return True
+    return rule["IpProtocol"] == protocol and rule["FromPort"] <= port <= rule["ToPort"]
+
+
+def permission(rule: dict[str, Any]) -> dict[str, Any]:
+    """The IpPermissions entry that re-creates a rule read by DescribeSecurityGroupRules."""
+    entry: dict[str, Any] = {"IpProtocol": rule["IpProtocol"]}
+    if rule["IpProtocol"] != "-1":
+        entry.update(FromPort=rule["FromPort"], ToPort=rule["ToPort"])
+    extra = {"Description": rule["Description"]} if rule.get("Description") else {}
+    if rule.get("ReferencedGroupInfo"):
+        entry["UserIdGroupPairs"] = [{"GroupId": rule["ReferencedGroupInfo"]["GroupId"], **extra}]
+    else:
+        entry["IpRanges"] = [{"CidrIp": rule["CidrIpv4"], **extra}]
+    return entry
+
+
+class Revoked:
+    """Revoke rules for the duration of a ``with`` block; put them back and wait for the agent after."""
+
+    def __init__(self, ec2: Any, rules: list[dict[str, Any]]) -> None:
+        self.ec2, self.rules = ec2, rules
+
+    def __enter__(self) -> None:
+        for rule in self.rules:
+            revoke = (
+                self.ec2.revoke_security_group_egress if rule["IsEgress"] else self.ec2.revoke_security_group_ingress
+            )
+            revoke(GroupId=rule["GroupId"], SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]])
+        wait_agent_passes(2)
+
+    def __exit__(self, *exc: object) -> None:
+        for rule in self.rules:
+            grant = (
+                self.ec2.authorize_security_group_egress
+                if rule["IsEgress"]
+                else self.ec2.authorize_security_group_ingress
+            )
+            grant(GroupId=rule["GroupId"], IpPermissions=[permission(rule)])
+        wait_agent_passes(2)
+
+
+def group_rules(ec2: Any, groups: list[str]) -> list[dict[str, Any]]:
+    return ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": groups}])["SecurityGroupRules"]
+
+
+def test_dns_goes_through_the_cluster_security_group(
+    kube: Any, aws: dict[str, Any], app: dict[str, Any], converged: dict[str, Any]
+):
+    """The resolver sits behind the cluster security group: without rules admitting the pod on 53, names fail.
+
+    The application's policy also gives its pods the cluster security group, whose members admit each other
+    on every port, so that rule goes too.
+    """
+    ec2 = aws["ec2"]
+    cluster_sg = converged["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"]
+    rules = [
+        r
+        for r in group_rules(ec2, [cluster_sg])
+        if not r["IsEgress"]
+        and (covers(r, "udp", 53) or covers(r, "tcp", 53))
+        and (r.get("ReferencedGroupInfo") or {}).get("GroupId") in app["pod_groups"]
+    ]
+    assert {r["IpProtocol"] for r in rules} >= {"tcp", "udp"}, rules
+    with Revoked(ec2, rules):
+        result = wait_job(kube, APP_NAMESPACE, app_probe(kube, app))
+    assert classify(result["logs"]["probe"]) == "dns-failed", result["logs"]
+
+
+def test_pod_security_groups_without_https_egress_get_no_credentials(
+    kube: Any, aws: dict[str, Any], app: dict[str, Any], database_user: str
+):
+    """STS is reached through the NAT gateway on tcp/443: with no group of the pod allowing it, IRSA fails."""
+    ec2 = aws["ec2"]
+    rules = [
+        r
+        for r in group_rules(ec2, app["pod_groups"])
+        if r["IsEgress"] and covers(r, "tcp", 443) and r.get("CidrIpv4") == "0.0.0.0/0"
+    ]
+    assert rules, "no group of the pod allows tcp/443 out"
+    with Revoked(ec2, rules):
+        result = wait_job(kube, APP_NAMESPACE, app_probe(kube, app, iam=True))
+    assert result["phase"] == "Failed"
+    # the token step never got credentials (killed by its time bound or the SDK's connect timeout)
+    assert result["codes"]["token"] != 0, result
+    assert result["codes"].get("probe") is None, result
+    restored = wait_job(kube, APP_NAMESPACE, app_probe(kube, app, iam=True))
+    assert restored["phase"] == "Succeeded", restored["logs"]

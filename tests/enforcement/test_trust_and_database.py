@@ -7,6 +7,7 @@ forged); STS answers as AWS does; PostgreSQL logs the IAM user in only with a va
 from __future__ import annotations
 
 import datetime
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -253,6 +254,44 @@ def test_identity_without_rds_db_connect_is_refused(db, aws):
         )
         assert "PAM authentication failed" in login_error(db, token(session, db))
     finally:
+        iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        iam.delete_user(UserName=name)
+
+
+def test_identity_allowed_on_another_instance_only_is_refused(db, aws, converged):
+    iam = aws["iam"]
+    name = f"layered-other-db-{uuid.uuid4().hex[:6]}"
+    region, account = db["region"], converged["cluster"]["arn"].split(":")[4]
+    other = f"arn:aws:rds-db:{region}:{account}:dbuser:db-ANOTHERINSTANCE0000000000/{DB_USER}"
+    iam.create_user(UserName=name)
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="connect",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": other}]}
+        ),
+    )
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=region
+        )
+        assert "PAM authentication failed" in login_error(db, token(session, db))
+        # the same user, allowed on this instance's DbiResourceId, logs in
+        mine = f"arn:aws:rds-db:{region}:{account}:dbuser:{converged['db']['DbiResourceId']}/{DB_USER}"
+        iam.put_user_policy(
+            UserName=name,
+            PolicyName="connect",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": mine}],
+                }
+            ),
+        )
+        assert login(db, token(session, db)) == DB_USER
+    finally:
+        iam.delete_user_policy(UserName=name, PolicyName="connect")
         iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
         iam.delete_user(UserName=name)
 
