@@ -398,6 +398,14 @@ def service_env(service: Mapping[str, Any] | None) -> dict[str, str]:
     return env
 
 
+def _referenced(objects: ObjectSource, kind: str, namespace: str, ref: Mapping[str, Any]) -> dict[str, bytes] | None:
+    """The data of the ConfigMap or Secret ``ref`` names; None when it is missing and optional."""
+    data = objects.data(kind, namespace, ref["name"])
+    if data is None and not ref.get("optional"):
+        raise ContainerConfigError(f'{kind.lower()} "{ref["name"]}" not found')
+    return data
+
+
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
@@ -420,11 +428,9 @@ def container_env(
             ref = source.get(key)
             if ref is None:
                 continue
-            data = objects.data(kind, namespace, ref["name"])
+            data = _referenced(objects, kind, namespace, ref)
             if data is None:
-                if ref.get("optional"):
-                    continue
-                raise ContainerConfigError(f'{kind.lower()} "{ref["name"]}" not found')
+                continue
             for name, value in data.items():
                 if _ENV_NAME.match(prefix + name):
                     env[prefix + name] = _text(value)
@@ -441,11 +447,9 @@ def container_env(
             ref = source.get(key)
             if ref is None:
                 continue
-            data = objects.data(kind, namespace, ref["name"])
+            data = _referenced(objects, kind, namespace, ref)
             if data is None:
-                if ref.get("optional"):
-                    break
-                raise ContainerConfigError(f'{kind.lower()} "{ref["name"]}" not found')
+                break
             if ref["key"] not in data:
                 if ref.get("optional"):
                     break

@@ -504,9 +504,23 @@ class Agent:
 
     # ------------------------------------------------------------ the database
     def read_databases(self, vpc_id: str | None) -> list[dict[str, Any]]:
-        """Available RDS instances of the VPC, each with an interface in moto (its security groups)."""
-        if vpc_id is None:
-            return []
+        """Available RDS instances of the VPC, each with an interface in moto (its security groups).
+
+        Interfaces of instances that are gone, or not in the VPC, are deleted.
+        """
+        out: list[dict[str, Any]] = []
+        if vpc_id is not None:
+            out = self._databases_of(vpc_id)
+        keep = {d["eni_id"] for d in out}
+        stale = self.ec2.describe_network_interfaces(Filters=[{"Name": "tag-key", "Values": [DB_ENI_TAG]}])
+        for eni in stale["NetworkInterfaces"]:
+            if eni["NetworkInterfaceId"] not in keep:
+                log.info("deleting the interface %s of a database that is gone", eni["NetworkInterfaceId"])
+                with contextlib.suppress(ClientError):
+                    self.ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+        return out
+
+    def _databases_of(self, vpc_id: str) -> list[dict[str, Any]]:
         out = []
         for db in self.rds.describe_db_instances()["DBInstances"]:
             group = db.get("DBSubnetGroup") or {}
@@ -524,6 +538,7 @@ class Agent:
                     "address": db["Endpoint"]["Address"].lower(),
                     "port": int(db["Endpoint"]["Port"]),
                     "ip": eni["PrivateIpAddress"],
+                    "eni_id": eni["NetworkInterfaceId"],
                     "instance": db,
                 }
             )

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from _moto import aws_clients
 from botocore.exceptions import ClientError
 from moto_process import start_server, stop_server
 
@@ -24,16 +24,8 @@ OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-test-other"
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_server(tmp_path_factory.mktemp("moto") / "server.log")
-    yield url
-    stop_server(proc)
-
-
-@pytest.fixture(scope="module")
-def clients(endpoint: str) -> dict[str, Any]:
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    return {name: session.client(name, endpoint_url=endpoint) for name in ("eks", "ec2", "iam", "kms", "rds")}
+def clients(moto_url: str) -> dict[str, Any]:
+    return aws_clients(moto_url, "eks", "ec2", "iam", "kms", "rds", region=REGION)
 
 
 @pytest.fixture

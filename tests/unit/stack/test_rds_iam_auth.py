@@ -24,9 +24,9 @@ import pki
 import pytest
 import rds_iam_pam
 import rds_iam_setup
+from _moto import aws_clients
 from moto.iam.access_control import PermissionResult
 from moto_ext import rds_iam_auth as auth
-from moto_process import start_server, stop_server
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -330,16 +330,8 @@ def test_wrong_service_in_scope() -> None:
 
 
 @pytest.fixture(scope="module")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_server(tmp_path_factory.mktemp("moto") / "server.log")
-    yield url
-    stop_server(proc)
-
-
-@pytest.fixture(scope="module")
 def aws(moto_url: str) -> dict[str, Any]:
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    return {name: session.client(name, endpoint_url=moto_url) for name in ("rds", "iam", "sts", "secretsmanager")}
+    return aws_clients(moto_url, "rds", "iam", "sts", "secretsmanager", region=REGION)
 
 
 @pytest.fixture(scope="module")

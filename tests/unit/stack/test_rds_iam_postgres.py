@@ -30,8 +30,8 @@ import psycopg
 import pytest
 import rds_iam_setup
 import rds_sync
+from _moto import aws_clients
 from moto_ext.rds_iam_auth import ENDPOINT_PATH
-from moto_process import start_server, stop_server
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -85,16 +85,8 @@ def _chown_postgres(*paths: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, url = start_server(tmp_path_factory.mktemp("moto") / "server.log")
-    yield url
-    stop_server(proc)
-
-
-@pytest.fixture(scope="module")
 def aws(moto_url: str) -> dict[str, Any]:
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    return {name: session.client(name, endpoint_url=moto_url) for name in ("rds", "iam", "sts", "secretsmanager")}
+    return aws_clients(moto_url, "rds", "iam", "sts", "secretsmanager", region=REGION)
 
 
 @pytest.fixture(scope="module")
