@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import APP_NAMESPACE, APP_SA, DB_USER, STACK_DIR, unique, wait_agent_passes
+from conftest import APP_NAMESPACE, APP_SA, DB_USER, STACK_DIR, agent_state, unique, wait_agent_passes
 from kubernetes import client as k8s
 from probes import ca_configmap, classify, create_job, job_manifest, job_pod, psql_script, wait_job
 
@@ -424,3 +424,99 @@ def test_pod_security_groups_without_https_egress_get_no_credentials(
     assert result["codes"].get("probe") is None, result
     restored = wait_job(kube, APP_NAMESPACE, app_probe(kube, app, iam=True))
     assert restored["phase"] == "Succeeded", restored["logs"]
+
+
+def test_sts_interface_endpoint_carries_irsa_without_internet_egress(
+    kube: Any, aws: dict[str, Any], app: dict[str, Any], converged: dict[str, Any], database_user: str
+):
+    """With an STS interface endpoint (private DNS), pods need tcp/443 only to the endpoint's group."""
+    ec2 = aws["ec2"]
+    vpc_id = converged["vpc_id"]
+    subnets = converged["cluster"]["resourcesVpcConfig"]["subnetIds"]
+    pod_sg = app["pod_groups"][0]
+    endpoint_sg = ec2.create_security_group(
+        GroupName=unique("sts-endpoint"), Description="STS endpoint of an enforcement test", VpcId=vpc_id
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=endpoint_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": pod_sg}]}
+        ],
+    )
+    to_endpoint = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": endpoint_sg}]}
+    internet = [
+        r
+        for r in group_rules(ec2, app["pod_groups"])
+        if r["IsEgress"] and covers(r, "tcp", 443) and r.get("CidrIpv4") == "0.0.0.0/0"
+    ]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc_id,
+        ServiceName=f"com.amazonaws.{ec2.meta.region_name}.sts",
+        VpcEndpointType="Interface",
+        SubnetIds=subnets,
+        SecurityGroupIds=[endpoint_sg],
+        PrivateDnsEnabled=True,
+    )["VpcEndpoint"]["VpcEndpointId"]
+    try:
+        ec2.authorize_security_group_egress(GroupId=pod_sg, IpPermissions=[to_endpoint])
+        with Revoked(ec2, internet):
+            through_endpoint = wait_job(kube, APP_NAMESPACE, app_probe(kube, app, iam=True))
+            ec2.revoke_security_group_ingress(
+                GroupId=endpoint_sg,
+                IpPermissions=[
+                    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": pod_sg}]}
+                ],
+            )
+            wait_agent_passes(2)
+            endpoint_closed = wait_job(kube, APP_NAMESPACE, app_probe(kube, app, iam=True))
+    finally:
+        ec2.revoke_security_group_egress(GroupId=pod_sg, IpPermissions=[to_endpoint])
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
+        ec2.delete_security_group(GroupId=endpoint_sg)
+        wait_agent_passes(2)
+    state = agent_state()
+    assert not any(e.startswith("aws:") and not e.startswith("aws:203.") for e in state["endpoints"]), state
+    assert through_endpoint["phase"] == "Succeeded", through_endpoint["logs"]
+    assert through_endpoint["logs"]["probe"].strip() == DB_USER
+    assert endpoint_closed["phase"] == "Failed" and endpoint_closed["codes"]["token"] != 0, endpoint_closed
+
+
+def test_nodes_are_trunk_attached_only_with_pod_eni_enabled(kube: Any, core: k8s.CoreV1Api, converged: dict[str, Any]):
+    """An aws-node DaemonSet with ENABLE_POD_ENI=false (what runs wins over the add-on) untrunks the nodes."""
+    apps = k8s.AppsV1Api(kube)
+    labels = {"k8s-app": "aws-node"}
+    daemonset = {
+        "metadata": {"name": "aws-node", "namespace": "kube-system"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "aws-node",
+                            "image": "602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:v1.19.0",
+                            "env": [{"name": "ENABLE_POD_ENI", "value": "false"}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+    def trunk_labels() -> set[str]:
+        return {
+            (n.metadata.labels or {}).get(TRUNK, "")
+            for n in core.list_node().items
+            if "layered.dev/node" in (n.metadata.annotations or {})
+        }
+
+    apps.create_namespaced_daemon_set("kube-system", daemonset)
+    try:
+        wait_agent_passes(2)
+        untrunked = trunk_labels()
+    finally:
+        apps.delete_namespaced_daemon_set("aws-node", "kube-system")
+        wait_agent_passes(2)
+    assert untrunked == {"false"}
+    assert trunk_labels() == {"true"}
