@@ -322,3 +322,14 @@ def test_refusals_are_explained_in_the_stack_log_without_the_token(db, role_sess
     logs = log.read_text()
     signature = secret.rsplit("X-Amz-Signature=", 1)[1]
     assert signature not in logs
+
+
+def test_master_user_logs_in_with_the_password_rds_keeps_in_secrets_manager(db, aws, converged):
+    instance = converged["db"]
+    secret = json.loads(
+        aws["secretsmanager"].get_secret_value(SecretId=instance["MasterUserSecret"]["SecretArn"])["SecretString"]
+    )
+    assert secret["username"] == instance["MasterUsername"]
+    assert login(db, secret["password"], user=secret["username"]) == secret["username"]
+    message = login_error(db, secret["password"] + "-not", user=secret["username"])
+    assert f'password authentication failed for user "{secret["username"]}"' in message
