@@ -364,46 +364,33 @@ def test_volume_contents_layout_and_modes() -> None:
     assert tokens == [("sts.amazonaws.com", 86400), ("", 3607)]
 
 
-def test_volume_errors() -> None:
+@pytest.mark.parametrize(
+    ("volume", "error", "message"),
+    [
+        ({"configMap": {"name": "gone"}}, ContainerConfigError, 'configmap "gone" not found'),
+        (
+            {"configMap": {"name": "settings", "items": [{"key": "nope", "path": "p"}]}},
+            ContainerConfigError,
+            "non-existent key: nope",
+        ),
+        (
+            {"persistentVolumeClaim": {"claimName": "data"}},
+            PodFailure,
+            "persistentVolumeClaim volumes are not supported",
+        ),
+        (
+            {"configMap": {"name": "settings", "items": [{"key": "DB_HOST", "path": "../x"}]}},
+            PodFailure,
+            "must be relative",
+        ),
+    ],
+)
+def test_volume_errors(volume: dict, error: type[Exception], message: str) -> None:
     def no_token(audience: str, seconds: int) -> str:
         raise AssertionError("no token expected")
 
-    with pytest.raises(ContainerConfigError, match='configmap "gone" not found'):
-        volume_contents(
-            _pod_with_volumes([{"name": "v", "configMap": {"name": "gone"}}]),
-            _objects(STORE),
-            no_token,
-            pod_ip="",
-            host_ip="",
-        )
-    with pytest.raises(ContainerConfigError, match="non-existent key: nope"):
-        volume_contents(
-            _pod_with_volumes(
-                [{"name": "v", "configMap": {"name": "settings", "items": [{"key": "nope", "path": "p"}]}}]
-            ),
-            _objects(STORE),
-            no_token,
-            pod_ip="",
-            host_ip="",
-        )
-    with pytest.raises(PodFailure, match="persistentVolumeClaim volumes are not supported"):
-        volume_contents(
-            _pod_with_volumes([{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]),
-            _objects(STORE),
-            no_token,
-            pod_ip="",
-            host_ip="",
-        )
-    with pytest.raises(PodFailure, match="must be relative"):
-        volume_contents(
-            _pod_with_volumes(
-                [{"name": "v", "configMap": {"name": "settings", "items": [{"key": "DB_HOST", "path": "../x"}]}}]
-            ),
-            _objects(STORE),
-            no_token,
-            pod_ip="",
-            host_ip="",
-        )
+    with pytest.raises(error, match=message):
+        volume_contents(_pod_with_volumes([{"name": "v", **volume}]), _objects(STORE), no_token, pod_ip="", host_ip="")
 
 
 def test_token_of_a_pod_running_as_one_user_is_theirs() -> None:
