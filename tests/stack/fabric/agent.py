@@ -252,17 +252,22 @@ class Agent:
                 log.warning("Job pods will not run: %s", exc)
             else:
                 self.runner = PodRunner(self.api_client, self.state_dir / "kubelet")
+        interval, last = self.args.interval, None
         while not self.stopping.is_set():
             started = time.monotonic()
             try:
                 summary = self.reconcile()
                 self.generation += 1
                 self.write_state(summary)
+                # a quiet world is polled less often (up to --max-interval); any change resets it
+                quiet = summary == last and not self.runners
+                interval = min(interval * 2, self.args.max_interval) if quiet else self.args.interval
+                last = summary
             except (ClientError, BotoCoreError, ApiException, OSError, netns.NetnsError) as exc:
                 log.warning("pass failed: %s", exc)
             except Exception:  # the agent outlives a bug in one pass; the log has the traceback
                 log.exception("pass failed")
-            self.stopping.wait(max(0.0, self.args.interval - (time.monotonic() - started)))
+            self.stopping.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def write_state(self, summary: dict[str, Any]) -> None:
         state = {"generation": self.generation, "time": time.time(), "fabric": self.fabric, **summary}
@@ -278,7 +283,12 @@ class Agent:
         nodes = self.sync_nodes(clusters)
         pods = self.core.list_pod_for_all_namespaces().items
         self.sync_branch_enis(pods, nodes)
-        summary: dict[str, Any] = {"vpc_id": vpc_id, "nodes": sorted(nodes)}
+        seen = ",".join(sorted(f"{p.metadata.uid}/{p.metadata.resource_version}" for p in pods))
+        summary: dict[str, Any] = {
+            "vpc_id": vpc_id,
+            "nodes": sorted(nodes),
+            "pods_fingerprint": hashlib.sha256(seen.encode()).hexdigest()[:16],
+        }
         databases = self.read_databases(vpc_id)
         summary["databases"] = {d["address"]: d["ip"] for d in databases}
         if self.fabric:
@@ -835,7 +845,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", default="eu-west-1")
     parser.add_argument("--webhook-port", type=int, default=16444)
     parser.add_argument("--prefix", default=netns.DEFAULT_PREFIX)
-    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes after a change")
+    parser.add_argument("--max-interval", type=float, default=4.0, help="seconds between passes when nothing changes")
     parser.add_argument("--no-fabric", dest="fabric", action="store_false", help="no namespaces, rules or pods")
     parser.add_argument("--cleanup", action="store_true", help="remove the namespaces and exit")
     args = parser.parse_args(argv)
