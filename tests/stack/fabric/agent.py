@@ -2,7 +2,8 @@
 
     python tests/stack/fabric/agent.py --stack-dir .stack --moto-url http://127.0.0.1:4566 ...
 
-Once a second it reads moto and the kube-apiserver and makes the world agree:
+Every second after a change (at most every ``--max-interval`` seconds while nothing changes) it reads
+moto and the kube-apiserver and makes the world agree:
 
 * nodes: every EKS managed node group in moto gets fake nodes in the local cluster (kwok keeps
   them Ready), each with a network interface in moto (the cluster security group) and an
