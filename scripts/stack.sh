@@ -252,6 +252,13 @@ down_agent() {
 up_postgres() {
   local bin data="$pg_dir/data"
   bin=$(pg_bin)
+  # state outside the stack dir (as root) can outlive it: without the superuser password
+  # kept in the stack dir nobody can log in, so it is started again from scratch
+  if [[ -f "$data/PG_VERSION" && ! -f "$stack_dir/postgres.password" ]]; then
+    log "PostgreSQL in $pg_dir has no password file in $stack_dir (a removed checkout's); starting it over"
+    as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
   if [[ ! -f "$data/PG_VERSION" ]]; then
     log "initialising PostgreSQL in $data"
     mkdir -p "$data"
