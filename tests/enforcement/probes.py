@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import irsa_pod
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.22.0"
 PSQL_IMAGE = "public.ecr.aws/docker/library/postgres:16"
-IRSA_TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
 
 
 def ca_configmap(core: k8s.CoreV1Api, namespace: str, ca_pem: str) -> str:
@@ -53,28 +53,9 @@ def job_manifest(
     env = [{"name": "AWS_REGION", "value": region}, {"name": "AWS_DEFAULT_REGION", "value": region}]
     if role_arn:
         # what the pod identity webhook adds for a ServiceAccount annotated with a role
-        env += [
-            {"name": "AWS_ROLE_ARN", "value": role_arn},
-            {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": f"{IRSA_TOKEN_DIR}/token"},
-            {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
-        ]
-        volumes.append(
-            {
-                "name": "aws-iam-token",
-                "projected": {
-                    "sources": [
-                        {
-                            "serviceAccountToken": {
-                                "audience": "sts.amazonaws.com",
-                                "expirationSeconds": 86400,
-                                "path": "token",
-                            }
-                        }
-                    ]
-                },
-            }
-        )
-        mounts.append({"name": "aws-iam-token", "mountPath": IRSA_TOKEN_DIR, "readOnly": True})
+        env += irsa_pod.env(role_arn)
+        volumes.append(irsa_pod.volume())
+        mounts.append(irsa_pod.mount())
     init = []
     if token_script:
         init.append(

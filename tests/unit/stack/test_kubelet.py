@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import irsa_pod
 import kubelet
 import pytest
 import yaml
@@ -299,20 +300,7 @@ def test_volume_contents_layout_and_modes() -> None:
             {"name": "sec", "secret": {"secretName": "creds", "defaultMode": 0o400}},
             {"name": "opt", "secret": {"secretName": "absent", "optional": True}},
             {"name": "scratch", "emptyDir": {}},
-            {
-                "name": "aws-iam-token",
-                "projected": {
-                    "sources": [
-                        {
-                            "serviceAccountToken": {
-                                "audience": "sts.amazonaws.com",
-                                "expirationSeconds": 86400,
-                                "path": "token",
-                            }
-                        }
-                    ]
-                },
-            },
+            irsa_pod.volume(),
             {
                 "name": "kube-api-access-x",
                 "projected": {
@@ -1225,11 +1213,7 @@ def test_job_runs_with_volumes_env_tokens_and_logs(
                     ],
                     "envFrom": [{"configMapRef": {"name": name}, "prefix": "CFG_"}],
                     "volumeMounts": [
-                        {
-                            "name": "aws-iam-token",
-                            "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount",
-                            "readOnly": True,
-                        },
+                        irsa_pod.mount(),
                         {"name": "config", "mountPath": ETC},
                         {
                             "name": "settings",
@@ -1242,20 +1226,7 @@ def test_job_runs_with_volumes_env_tokens_and_logs(
                 }
             ],
             volumes=[
-                {
-                    "name": "aws-iam-token",
-                    "projected": {
-                        "sources": [
-                            {
-                                "serviceAccountToken": {
-                                    "audience": "sts.amazonaws.com",
-                                    "expirationSeconds": 86400,
-                                    "path": "token",
-                                }
-                            }
-                        ]
-                    },
-                },
+                irsa_pod.volume(),
                 {"name": "config", "configMap": {"name": name, "items": [{"key": "host", "path": "conf/host"}]}},
                 {"name": "settings", "configMap": {"name": name}},
                 {"name": "secret", "secret": {"secretName": name, "defaultMode": 0o440}},
