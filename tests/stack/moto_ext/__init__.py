@@ -22,6 +22,7 @@ moto it either fails with NotImplementedError or sees values that real EKS never
   a managed master user secret holding the instance's MasterUsername and a generated password;
 * ``rds_iam_auth``: ``POST /moto-api/layered/rds-iam-auth`` verifies RDS IAM database authentication tokens
   (SigV4 signature, expiry, DB user, endpoint and the ``rds-db:connect`` policies) for the stack's PostgreSQL;
+  ``/moto-api/layered/rds-iam-auth/max-token-age`` shortens the token lifetime accepted for one login role;
 * ``web_identity``: STS AssumeRoleWithWebIdentity checks the token (issuer registered as an IAM OIDC provider,
   signature against the issuer's JWKS over HTTPS or from S3, audience, expiry) and the role's trust policy.
 

@@ -26,7 +26,16 @@ It is accepted, as RDS accepts it, when
 
 Reasons never contain the token, the session token or the signature. The checks are pure functions of their
 inputs (``parse_token``, ``check_*``, ``compute_signature``, ``evaluate_policies``, ``verify``); only
-``moto_instances``, ``moto_credential`` and the request handler read moto's backends.
+``moto_instances``, ``moto_credential`` and the request handlers read moto's backends.
+
+A test that must see a token expire without waiting 15 minutes shortens the lifetime the stack accepts for the
+tokens of one login role (its own, so that tests sharing the stack keep AWS's lifetime), and restores it after::
+
+    POST /moto-api/layered/rds-iam-auth/max-token-age   {"user": "app", "seconds": 20}    (1..900)
+    POST /moto-api/layered/rds-iam-auth/max-token-age   {"user": "app", "seconds": null}  (back to the default)
+    GET  /moto-api/layered/rds-iam-auth/max-token-age   -> {"default": 900, "users": {"app": 20}}
+
+A token of that role is then expired ``seconds`` after its ``X-Amz-Date`` (or at ``X-Amz-Expires``, if sooner).
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ from moto.utilities.utils import get_partition
 
 __all__ = [
     "ENDPOINT_PATH",
+    "MAX_TOKEN_AGE_PATH",
     "AuthToken",
     "Credential",
     "Decision",
@@ -78,6 +88,7 @@ __all__ = [
 ]
 
 ENDPOINT_PATH = "/moto-api/layered/rds-iam-auth"
+MAX_TOKEN_AGE_PATH = ENDPOINT_PATH + "/max-token-age"
 SERVICE = "rds-db"
 ACTION = "rds-db:connect"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -99,6 +110,8 @@ REQUIRED_PARAMS = (
 OPTIONAL_PARAMS = ("X-Amz-Security-Token",)
 _SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 _DATE_RE = re.compile(r"[0-9]{8}")
+# login role -> the most seconds after X-Amz-Date its tokens are accepted (set through MAX_TOKEN_AGE_PATH)
+_max_token_age: dict[str, int] = {}
 
 
 class Denied(Exception):
@@ -249,17 +262,25 @@ def check_db_user(token: AuthToken, user: str) -> None:
         raise Denied(f"wrong user: the token is for DBUser {token.db_user!r}, the login role is {user!r}")
 
 
-def check_lifetime(token: AuthToken, now: datetime.datetime) -> None:
-    """X-Amz-Expires within 1..900 s, not expired, not dated more than CLOCK_SKEW ahead of ``now``."""
+def check_lifetime(token: AuthToken, now: datetime.datetime, max_age: int | None = None) -> None:
+    """X-Amz-Expires within 1..900 s, not expired, not dated more than CLOCK_SKEW ahead of ``now``.
+
+    ``max_age`` (seconds), when given, ends a token's life that long after X-Amz-Date if that is sooner.
+    """
     if not 1 <= token.expires <= MAX_EXPIRES:
         raise Denied(f"bad expiry: X-Amz-Expires must be between 1 and {MAX_EXPIRES} seconds, not {token.expires}")
     if now.tzinfo is None:
         now = now.replace(tzinfo=datetime.timezone.utc)
     if token.signed_at > now + CLOCK_SKEW:
         raise Denied(f"not yet valid: signed at {_utc(token.signed_at)}, more than 5 minutes after {_utc(now)}")
-    expiry = token.signed_at + datetime.timedelta(seconds=token.expires)
-    if now >= expiry:
-        raise Denied(f"expired: signed at {_utc(token.signed_at)}, valid for {token.expires} s, now {_utc(now)}")
+    lifetime = token.expires if max_age is None else min(token.expires, max_age)
+    if now >= token.signed_at + datetime.timedelta(seconds=lifetime):
+        shortened = ""
+        if lifetime < token.expires:
+            shortened = f" (the stack accepts {token.db_user}'s tokens for {lifetime} s)"
+        raise Denied(
+            f"expired: signed at {_utc(token.signed_at)}, valid for {token.expires} s{shortened}, now {_utc(now)}"
+        )
 
 
 def match_instance(token: AuthToken, instances: Iterable[Instance]) -> Instance:
@@ -415,8 +436,12 @@ def verify(
     now: datetime.datetime,
     instances: Callable[[], Sequence[Instance]],
     resolve_credential: Callable[[str, str | None, datetime.datetime], Credential],
+    max_token_age: int | None = None,
 ) -> Decision:
-    """Decide on one login; ``resolve_credential(access_key_id, session_token, now)`` raises Denied if unknown."""
+    """Decide on one login; ``resolve_credential(access_key_id, session_token, now)`` raises Denied if unknown.
+
+    ``max_token_age`` shortens the token's lifetime (see ``check_lifetime``).
+    """
     principal = instance_arn = ""
     try:
         token = parse_token(token_text)
@@ -427,7 +452,7 @@ def verify(
             raise Denied(f"IAM database authentication is not enabled on DB instance {instance.identifier}")
         if token.service != SERVICE:
             raise Denied(f"wrong service: the credential scope is for {token.service!r}, not {SERVICE!r}")
-        check_lifetime(token, now)
+        check_lifetime(token, now, max_token_age)
         credential = resolve_credential(token.access_key_id, token.security_token, now)
         principal = credential.principal_arn
         check_signature(token, credential)
@@ -568,8 +593,36 @@ def handle(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, st
         now=datetime.datetime.now(datetime.timezone.utc),
         instances=moto_instances,
         resolve_credential=moto_credential,
+        max_token_age=_max_token_age.get(user),
     )
     return 200, response_headers, json.dumps(decision.as_dict()).encode()
+
+
+def handle_max_token_age(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
+    """The moto-api view of the per-role maximum token age: GET lists it, POST sets or (``null``) clears one."""
+    response_headers = {"Content-Type": "application/json"}
+
+    def answer(status: int, body: Mapping[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        return status, response_headers, json.dumps(body).encode()
+
+    if request.method == "GET":
+        return answer(200, {"default": MAX_EXPIRES, "users": dict(_max_token_age)})
+    if request.method != "POST":
+        return answer(405, {"error": "use GET or POST"})
+    try:
+        data = _body(request, headers)
+    except (ValueError, UnicodeDecodeError):
+        return answer(400, {"error": "the body must be a JSON object"})
+    user, seconds = data.get("user"), data.get("seconds")
+    if not isinstance(user, str) or not user:
+        return answer(400, {"error": "user must be a login role name"})
+    whole = isinstance(seconds, int) and not isinstance(seconds, bool)
+    if seconds is not None and not (whole and 1 <= seconds <= MAX_EXPIRES):
+        return answer(400, {"error": f"seconds must be a whole number from 1 to {MAX_EXPIRES}, or null"})
+    previous = _max_token_age.pop(user, None) if seconds is None else _max_token_age.get(user)
+    if seconds is not None:
+        _max_token_age[user] = seconds
+    return answer(200, {"user": user, "seconds": seconds, "previous": previous})
 
 
 def _utc(moment: datetime.datetime) -> str:
@@ -577,5 +630,7 @@ def _utc(moment: datetime.datetime) -> str:
 
 
 def install() -> None:
-    """Route ENDPOINT_PATH on moto's own API (the server's /moto-api/ app and mock_aws's motoapi host)."""
+    """Route ENDPOINT_PATH and MAX_TOKEN_AGE_PATH on moto's own API (the server's /moto-api/ app and mock_aws's
+    motoapi host)."""
     moto_api_urls.url_paths.setdefault("{0}" + ENDPOINT_PATH, handle)
+    moto_api_urls.url_paths.setdefault("{0}" + MAX_TOKEN_AGE_PATH, handle_max_token_age)

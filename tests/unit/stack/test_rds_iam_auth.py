@@ -203,6 +203,39 @@ def test_check_lifetime(signed: datetime.datetime, expires: int, allowed: bool, 
         assert denied.value.reason.startswith(reason)
 
 
+@pytest.mark.parametrize(
+    ("age", "max_age", "allowed"),
+    [(19, 20, True), (20, 20, False), (899, None, True), (900, None, False), (899, 900, True), (899, 1000, True)],
+)
+def test_check_lifetime_with_a_maximum_age(age: int, max_age: int | None, allowed: bool) -> None:
+    token = auth.parse_token(make_token(at=NOW - datetime.timedelta(seconds=age)))
+    if allowed:
+        auth.check_lifetime(token, NOW, max_age)
+        return
+    with pytest.raises(auth.Denied) as denied:
+        auth.check_lifetime(token, NOW, max_age)
+    if max_age is None:
+        assert denied.value.reason.endswith("valid for 900 s, now 2026-03-01T12:00:00Z")
+    else:
+        assert denied.value.reason.startswith("expired: signed at 2026-03-01T11:59:40Z, valid for 900 s ")
+        assert "(the stack accepts app_user's tokens for 20 s)" in denied.value.reason
+
+
+def test_verify_passes_the_maximum_age_on() -> None:
+    token = make_token(at=NOW - datetime.timedelta(seconds=30))
+    assert decide(token).allowed
+    shortened = auth.verify(
+        token,
+        "app_user",
+        now=NOW,
+        instances=lambda: [instance()],
+        resolve_credential=lambda *_: credential(allow(dbuser())),
+        max_token_age=20,
+    )
+    assert not shortened.allowed
+    assert shortened.reason.startswith("expired:")
+
+
 def test_check_db_user() -> None:
     token = auth.parse_token(make_token("app_user", at=NOW))
     auth.check_db_user(token, "app_user")
@@ -517,6 +550,65 @@ def test_endpoint_inactive_key_and_bad_requests(moto_url: str, aws: dict[str, An
         {"allowed": False, "reason": "bad request: the body must be a JSON object", "principal": "", "instance": ""},
     )
     assert ask(moto_url, 5)[0] == 400
+
+
+def max_token_age(moto_url: str, body: Any = None, method: str = "POST") -> tuple[int, dict[str, Any]]:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(moto_url + auth.MAX_TOKEN_AGE_PATH, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_endpoint_max_token_age_shortens_one_roles_tokens(
+    moto_url: str, aws: dict[str, Any], db: dict[str, Any]
+) -> None:
+    alice = iam_user(aws, policy(arn_for(db)), policy(arn_for(db, "reporting")))
+    half_a_minute_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=30)
+    token = token_for(db, alice, at=half_a_minute_ago)
+    other = token_for(db, alice, "reporting", at=half_a_minute_ago)
+    assert ask(moto_url, token)[1]["allowed"] is True
+    assert max_token_age(moto_url, {"user": "app_user", "seconds": 20}) == (
+        200,
+        {"user": "app_user", "seconds": 20, "previous": None},
+    )
+    try:
+        assert max_token_age(moto_url, method="GET") == (200, {"default": 900, "users": {"app_user": 20}})
+        _, answer = ask(moto_url, token)
+        assert answer["allowed"] is False
+        assert answer["reason"].startswith("expired: signed at ")
+        assert "(the stack accepts app_user's tokens for 20 s)" in answer["reason"]
+        # another role keeps AWS's lifetime, and a token signed now is still good
+        assert ask(moto_url, other, "reporting")[1]["allowed"] is True
+        assert ask(moto_url, token_for(db, alice))[1]["allowed"] is True
+    finally:
+        restored = max_token_age(moto_url, {"user": "app_user", "seconds": None})
+    assert restored == (200, {"user": "app_user", "seconds": None, "previous": 20})
+    assert max_token_age(moto_url, method="GET") == (200, {"default": 900, "users": {}})
+    assert ask(moto_url, token)[1]["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user": "app_user", "seconds": 0},
+        {"user": "app_user", "seconds": 901},
+        {"user": "app_user", "seconds": "20"},
+        {"user": "app_user", "seconds": True},
+        {"user": "app_user", "seconds": 2.5},
+        {"seconds": 20},
+        {"user": "", "seconds": 20},
+        b"not json",
+        b"[1]",
+    ],
+)
+def test_endpoint_max_token_age_refuses_bad_requests(moto_url: str, body: Any) -> None:
+    status, answer = max_token_age(moto_url, body)
+    assert status == 400, answer
+    assert max_token_age(moto_url, method="GET")[1]["users"] == {}
 
 
 def test_master_user_secret_is_the_instances(aws: dict[str, Any], db: dict[str, Any]) -> None:
