@@ -96,6 +96,8 @@ import urllib3
 LOG = logging.getLogger("layered.stack.kubelet")
 
 LAUNCHER = Path(__file__).resolve().parent / "kubelet_launcher.py"
+# the program of the stack's own test image localhost/layered/jdbc-iam-probe (`make jdbc-probe` builds its jar)
+JDBC_IAM_PROBE = Path(__file__).resolve().parents[1] / "jdbc_probe" / "jdbc-iam-probe"
 JOB_LABEL = "batch.kubernetes.io/job-name"
 FIELD_MANAGER = "layered-stack-kubelet"
 KWOK_GROUP, KWOK_VERSION, KWOK_LOGS = "kwok.x-k8s.io", "v1alpha1", "logs"
@@ -180,6 +182,13 @@ KNOWN_IMAGES: tuple[ImageRule, ...] = (
         title="Alpine",
         repositories=("docker.io/library/alpine", "public.ecr.aws/docker/library/alpine"),
         cmd=("/bin/sh",),
+    ),
+    # the stack's own: a JVM that connects through the AWS Advanced JDBC Wrapper's IAM plugin (tests/jdbc_probe)
+    ImageRule(
+        title="JDBC IAM probe",
+        repositories=("localhost/layered/jdbc-iam-probe",),
+        entrypoint=("jdbc-iam-probe",),
+        programs=("jdbc-iam-probe",),
     ),
 )
 
@@ -1433,9 +1442,9 @@ class PodRunner:
 
 
 def default_programs() -> dict[str, str]:
-    """The host programs that are not on the system PATH: the AWS CLI of its own virtualenv."""
+    """The host programs that are not on the system PATH: the AWS CLI of its own virtualenv, the JDBC probe."""
     venv = Path(os.environ.get("LAYERED_AWSCLI_VENV", str(DEFAULT_AWSCLI_VENV)))
-    return {"aws": str(venv / "bin" / "aws")}
+    return {"aws": str(venv / "bin" / "aws"), "jdbc-iam-probe": str(JDBC_IAM_PROBE)}
 
 
 class _PodRun:

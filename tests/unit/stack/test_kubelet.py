@@ -125,6 +125,15 @@ def test_known_images_are_the_documented_ones() -> None:
     assert find_image("ghcr.io/amazon/aws-cli") is None
 
 
+def test_jdbc_probe_image_runs_the_checkouts_launcher() -> None:
+    assert find_image("localhost/layered/jdbc-iam-probe:1").title == "JDBC IAM probe"
+    spec = {"name": "probe", "image": "localhost/layered/jdbc-iam-probe", "args": ["--host", "db"]}
+    assert container_argv(spec, {}) == ["jdbc-iam-probe", "--host", "db"]
+    launcher = Path(kubelet.default_programs()["jdbc-iam-probe"])
+    assert launcher == Path(__file__).resolve().parents[2] / "jdbc_probe" / "jdbc-iam-probe"
+    assert os.access(launcher, os.X_OK)
+
+
 def test_argv_uses_the_image_entrypoint_when_no_command() -> None:
     assert container_argv({"name": "c", "image": "amazon/aws-cli", "args": ["sts", "get-caller-identity"]}, {}) == [
         "aws",
