@@ -63,7 +63,10 @@ $(VENV_STAMP): test-requirements.txt
 
 # The AWS CLI that the local stack's pods run (the programs of the AWS CLI
 # images): its own venv, since awscli needs docutils and rsa older than .venv's.
-AWSCLI_VENV    ?= $(HOME)/.cache/layered-eks-rds/awscli-venv
+# As root (the stack's agent runs pods), outside root's home so that pods
+# running as non-root users can execute it.
+AWSCLI_CACHE   := $(if $(filter 0,$(shell id -u)),/var/cache,$(HOME)/.cache)/layered-eks-rds
+AWSCLI_VENV    ?= $(AWSCLI_CACHE)/awscli-venv
 AWSCLI_VERSION ?= 1.46.3
 export LAYERED_AWSCLI_VENV := $(AWSCLI_VENV)
 awscli: venv ## the AWS CLI for the stack's pods, in its own venv (cached outside the repo)

@@ -103,9 +103,10 @@ FIELD_MANAGER = "layered-stack-kubelet"
 KWOK_GROUP, KWOK_VERSION, KWOK_LOGS = "kwok.x-k8s.io", "v1alpha1", "logs"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # where `make setup` installs the AWS CLI (its own virtualenv, apart from the project's)
-DEFAULT_AWSCLI_VENV = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / (
-    "layered-eks-rds/awscli-venv"
-)
+# (as root outside root's home, so that containers running as other users can execute it)
+DEFAULT_AWSCLI_VENV = (
+    Path("/var/cache") if os.geteuid() == 0 else Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
+) / "layered-eks-rds/awscli-venv"
 # kubelet: FallbackToLogsOnError keeps the last 80 lines, at most 2 KiB
 TERMINATION_LOG_LINES = 80
 TERMINATION_LOG_BYTES = 2048
