@@ -43,6 +43,9 @@ import software.amazon.awssdk.services.sts.StsClient;
  *   <li>opens a third connection through the plugin ({@code iam-connect} 3).
  * </ol>
  *
+ * <p>{@code --iam-host} (and {@code --iam-port}) name the RDS endpoint the tokens are signed for when {@code --host}
+ * is another address of the same server (the wrapper's {@code iamHost} and {@code iamDefaultPort}).
+ *
  * <p>Each {@code iam-connect} line lists the tokens the plugin used, in order (newly signed or cached, from the
  * plugin's own FINEST log records, and when each was signed), and how many attempts failed before the
  * connection stood: when the server refuses a cached token, the plugin signs a new one and tries once more, so a
@@ -90,10 +93,12 @@ public final class JdbcIamProbe {
     emit(map(
         "event", "start",
         "java", System.getProperty("java.version"),
-        "wrapper", packageVersion(software.amazon.jdbc.Driver.class),
-        "pgjdbc", packageVersion(org.postgresql.Driver.class),
-        "awssdk", packageVersion(StsClient.class),
+        "wrapper", jarOf(software.amazon.jdbc.Driver.class),
+        "pgjdbc", jarOf(org.postgresql.Driver.class),
+        "rds", jarOf(software.amazon.awssdk.services.rds.RdsUtilities.class),
+        "sts", jarOf(StsClient.class),
         "url", wrapperUrl(),
+        "iam_host", options.get("iam-host"),
         "iam_expiration", Integer.parseInt(options.get("iam-expiration")),
         "token_lifetime", lifetime));
     identity();
@@ -132,6 +137,11 @@ public final class JdbcIamProbe {
     props.setProperty("user", options.get("user"));
     props.setProperty("wrapperPlugins", "iam");
     props.setProperty("iamExpiration", options.get("iam-expiration"));
+    if (options.containsKey("iam-host")) {
+      // the endpoint the token is signed for, when the URL names another address of the same server
+      props.setProperty("iamHost", options.get("iam-host"));
+      props.setProperty("iamDefaultPort", options.getOrDefault("iam-port", "5432"));
+    }
     props.setProperty("connectTimeout", "10");
     props.setProperty("loginTimeout", "30");
     Map<String, Object> line = map("event", "iam-connect", "n", n);
@@ -295,7 +305,8 @@ public final class JdbcIamProbe {
     for (int i = 0; i < args.length; i += 2) {
       if (!args[i].startsWith("--") || i + 1 >= args.length) {
         throw new IllegalArgumentException("usage: jdbc-iam-probe --host H [--port 5432] [--database postgres] "
-            + "--user U --sslrootcert CA.pem --iam-expiration SECONDS --token-lifetime SECONDS");
+            + "--user U --sslrootcert CA.pem --iam-expiration SECONDS --token-lifetime SECONDS "
+            + "[--iam-host RDS-ENDPOINT [--iam-port 5432]]");
       }
       options.put(args[i].substring(2), args[i + 1]);
     }
@@ -304,9 +315,9 @@ public final class JdbcIamProbe {
         throw new IllegalArgumentException("missing --" + name);
       }
     }
-    for (String name : List.of("port", "iam-expiration", "token-lifetime")) {
+    for (String name : List.of("port", "iam-expiration", "token-lifetime", "iam-port")) {
       try {
-        Integer.parseInt(options.get(name));
+        Integer.parseInt(options.getOrDefault(name, "0"));
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException("--" + name + " must be a whole number of seconds");
       }
@@ -314,9 +325,10 @@ public final class JdbcIamProbe {
     return options;
   }
 
-  private static String packageVersion(Class<?> type) {
-    String version = type.getPackage().getImplementationVersion();
-    return version == null ? "unknown" : version;
+  /** The jar a class was loaded from (its name says the version). */
+  private static String jarOf(Class<?> type) {
+    String path = type.getProtectionDomain().getCodeSource().getLocation().getPath();
+    return path.substring(path.lastIndexOf('/') + 1);
   }
 
   private static Map<String, Object> map(Object... pairs) {
