@@ -18,7 +18,8 @@ TARBALL     := $(BUILD)/layered-eks_rds-$(VERSION).tar.gz
 COLL_BUILD  := $(BUILD)/collections/ansible_collections/layered/eks_rds
 PY_VERSION   = $(shell $(BIN)/python -c "import sys; print('%d.%d' % sys.version_info[:2])")
 SITE_PACKAGES = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-APT_PKGS    := postgresql postgresql-client curl ca-certificates git nftables iproute2 gcc libc6-dev libpam0g-dev
+APT_PKGS    := postgresql postgresql-client curl ca-certificates git nftables iproute2 gcc libc6-dev libpam0g-dev \
+               openjdk-17-jdk-headless maven
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -34,7 +35,7 @@ help: ## list the targets
 .PHONY: setup apt venv link k8s awscli
 setup: apt venv link k8s awscli ## install everything (apt packages, .venv, AWS CLI, Go builds); idempotent
 
-apt: ## Debian packages (PostgreSQL, nftables, iproute2, a C compiler and PAM headers, curl, git) when missing
+apt: ## Debian packages (PostgreSQL, nftables, iproute2, a C compiler and PAM headers, a JDK and Maven, curl, git) when missing
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
@@ -44,6 +45,8 @@ apt: ## Debian packages (PostgreSQL, nftables, iproute2, a C compiler and PAM he
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v cc >/dev/null || missing="$$missing gcc libc6-dev"; \
 	test -f /usr/include/security/pam_modules.h || missing="$$missing libpam0g-dev"; \
+	command -v javac >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
@@ -143,8 +146,22 @@ molecule: up ## molecule scenarios against the local stack
 e2e: up ## site.yml -i inventories/local twice; the second run must change nothing
 	@scripts/run-twice.sh site.yml -i inventories/local
 
-enforcement: up ## each layer holds and breaks on the local stack (uses what e2e converged)
+enforcement: up jdbc-probe ## each layer holds and breaks on the local stack (uses what e2e converged)
 	@pytest -p no:cacheprovider tests/enforcement
+
+# The JVM probe of the JDBC path Metabase takes with IAM database authentication (tests/jdbc_probe, run by
+# tests/enforcement/test_jdbc_iam.py). Maven keeps its downloads in ~/.m2; nothing is built while the jar
+# is newer than the pom and the sources.
+JDBC_PROBE     := tests/jdbc_probe
+JDBC_PROBE_JAR := $(JDBC_PROBE)/target/jdbc-iam-probe.jar
+.PHONY: jdbc-probe
+jdbc-probe: $(JDBC_PROBE_JAR) ## build the JVM probe of Metabase's IAM JDBC path (Java 17, Maven)
+
+$(JDBC_PROBE_JAR): $(JDBC_PROBE)/pom.xml $(shell find $(JDBC_PROBE)/src -type f)
+	@command -v mvn >/dev/null || { echo "Maven and a Java 17 JDK are needed (make apt installs them)"; exit 1; }
+	@echo "building $(JDBC_PROBE) with Maven"
+	@mvn -q -B -f $(JDBC_PROBE)/pom.xml package
+	@touch $@
 
 down-check: ## make down leaves no network namespace, veth or nftables table behind
 	@scripts/stack.sh down
