@@ -32,8 +32,8 @@ help: ## list the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- setup
-.PHONY: setup apt venv link k8s awscli
-setup: apt venv link k8s awscli ## install everything (apt packages, .venv, AWS CLI, Go builds); idempotent
+.PHONY: setup apt venv link k8s awscli scanners
+setup: apt venv link k8s awscli scanners ## install everything (apt packages, .venv, AWS CLI, Go builds, scanners); idempotent
 
 apt: ## Debian packages (PostgreSQL, nftables, iproute2, a C compiler and PAM headers, a JDK and Maven, curl, git) when missing
 	@missing=""; \
@@ -92,6 +92,31 @@ k8s: ## build kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwo
 	@command -v go >/dev/null || { echo "Go >= 1.24 is required to build the local control plane"; exit 1; }
 	@scripts/build-k8s.sh
 
+# The manifest scanners of `make scan`, cached outside the repo: checkov in its
+# own venv (its pins clash with .venv's), kube-score built with Go.
+SCANNER_CACHE      := $(HOME)/.cache/layered-eks-rds
+CHECKOV_VERSION    ?= 3.3.30
+CHECKOV_VENV       ?= $(SCANNER_CACHE)/checkov-venv-$(CHECKOV_VERSION)
+KUBE_SCORE_VERSION ?= v1.20.0
+KUBE_SCORE         ?= $(SCANNER_CACHE)/kube-score-$(KUBE_SCORE_VERSION)/bin/kube-score
+scanners: venv ## checkov (own venv) and kube-score for make scan (cached outside the repo)
+	@if "$(CHECKOV_VENV)/bin/checkov" --version 2>/dev/null | grep -qx "$(CHECKOV_VERSION)"; then \
+	  echo "checkov $(CHECKOV_VERSION) present"; \
+	else \
+	  echo "installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV)"; \
+	  rm -rf "$(CHECKOV_VENV)"; \
+	  $(BIN)/python -m venv "$(CHECKOV_VENV)"; \
+	  "$(CHECKOV_VENV)/bin/pip" install -q --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"; \
+	fi
+	@if [ -x "$(KUBE_SCORE)" ]; then \
+	  echo "kube-score $(KUBE_SCORE_VERSION) present"; \
+	else \
+	  command -v go >/dev/null || { echo "Go is required to build kube-score"; exit 1; }; \
+	  echo "building kube-score $(KUBE_SCORE_VERSION) into $(dir $(KUBE_SCORE))"; \
+	  mkdir -p "$(dir $(KUBE_SCORE))"; \
+	  cd / && CGO_ENABLED=0 GOBIN="$(dir $(KUBE_SCORE))" go install -trimpath "github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)"; \
+	fi
+
 # ---------------------------------------------------------------- stack
 .PHONY: up down reset status
 up: setup ## start the local stack (moto, Kubernetes with kwok nodes, PostgreSQL, the enforcing agent)
@@ -107,14 +132,28 @@ status: ## what runs
 	@scripts/stack.sh status
 
 # ---------------------------------------------------------------- gates
-.PHONY: test lint sanity unit molecule e2e enforcement down-check build
-test: up lint sanity unit molecule e2e enforcement down-check ## every gate, against the local stack
+.PHONY: test lint scan sanity unit molecule e2e enforcement down-check build
+test: up lint scan sanity unit molecule e2e enforcement down-check ## every gate, against the local stack
 	@echo "make test: all gates passed"
 
 lint: venv link ## ansible-lint (production), yamllint, ruff
 	@echo "== ruff"; ruff check . && ruff format --check plugins tests
 	@echo "== yamllint"; yamllint -s .
 	@echo "== ansible-lint"; ansible-lint --strict
+
+# The app role's manifests, rendered from its own templates with the local
+# inventory's values (tests/manifests/render_app.yml), must pass both scanners;
+# the findings that do not apply are skipped on the objects, with the reason.
+APP_MANIFESTS := $(BUILD)/manifests/app
+scan: venv link scanners ## render the app role's manifests and scan them with checkov and kube-score
+	@rm -rf $(APP_MANIFESTS)
+	@echo "== rendering the app role's manifests into $(APP_MANIFESTS)"; \
+	  out=$$(ansible-playbook tests/manifests/render_app.yml -i inventories/local -e app_manifests_dir=$(APP_MANIFESTS) 2>&1) \
+	  || { echo "$$out"; exit 1; }
+	@echo "== checkov"; "$(CHECKOV_VENV)/bin/checkov" --framework kubernetes --skip-download --compact --quiet -d $(APP_MANIFESTS)
+	@echo "== kube-score"; for dir in $(APP_MANIFESTS)/*/; do \
+	  "$(KUBE_SCORE)" score --exit-one-on-warning --enable-optional-test container-seccomp-profile \
+	    --enable-optional-test container-ports-check $$dir*.yml || exit 1; done
 
 build: venv link ## build the collection tarball
 	@mkdir -p $(BUILD)
