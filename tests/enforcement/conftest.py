@@ -115,6 +115,20 @@ def probe_namespace(core: k8s.CoreV1Api) -> Iterator[str]:
     core.delete_namespace(PROBE_NAMESPACE)
 
 
+def superuser_connection(endpoints: dict[str, Any]) -> dict[str, Any]:
+    """psycopg.connect() arguments of the stack's PostgreSQL superuser (TLS, autocommit)."""
+    return {
+        "host": endpoints["postgres_host"],
+        "port": endpoints["postgres_port"],
+        "user": endpoints["postgres_superuser"],
+        "password": (STACK_DIR / "postgres.password").read_text().strip(),
+        "dbname": "postgres",
+        "sslmode": "verify-ca",
+        "sslrootcert": endpoints["postgres_ca_file"],
+        "autocommit": True,
+    }
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 

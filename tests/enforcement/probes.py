@@ -43,8 +43,9 @@ def job_manifest(
     role_arn: str | None = None,
     region: str = "eu-west-1",
     token_script: str | None = None,
+    image: str = PSQL_IMAGE,
 ) -> dict[str, Any]:
-    """A Job: optional init container that makes an IAM token with the AWS CLI, then psql."""
+    """A Job: optional init container that makes an IAM token with the AWS CLI, then ``script`` in ``image``."""
     volumes: list[dict[str, Any]] = [
         {"name": "rds-ca", "configMap": {"name": ca_configmap_name}},
         {"name": "work", "emptyDir": {}},
@@ -83,7 +84,7 @@ def job_manifest(
                     "containers": [
                         {
                             "name": "probe",
-                            "image": PSQL_IMAGE,
+                            "image": image,
                             "command": ["sh", "-c", script],
                             "env": env,
                             "volumeMounts": mounts,
