@@ -18,7 +18,7 @@ TARBALL     := $(BUILD)/layered-eks_rds-$(VERSION).tar.gz
 COLL_BUILD  := $(BUILD)/collections/ansible_collections/layered/eks_rds
 PY_VERSION   = $(shell $(BIN)/python -c "import sys; print('%d.%d' % sys.version_info[:2])")
 SITE_PACKAGES = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-APT_PKGS    := postgresql postgresql-client curl ca-certificates git nftables iproute2 gcc libc6-dev libpam0g-dev \
+APT_PKGS    := postgresql postgresql-client curl ca-certificates git nftables iproute2 gcc libc6-dev libpam0g-dev python3-venv \
                openjdk-17-jdk-headless maven
 
 export PATH := $(BIN):$(PATH)
@@ -43,6 +43,7 @@ apt: ## Debian packages (PostgreSQL, nftables, iproute2, a C compiler and PAM he
 	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v cc >/dev/null || missing="$$missing gcc libc6-dev"; \
 	test -f /usr/include/security/pam_modules.h || missing="$$missing libpam0g-dev"; \
 	command -v javac >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
@@ -68,17 +69,20 @@ $(VENV_STAMP): test-requirements.txt
 # images): its own venv, since awscli needs docutils and rsa older than .venv's.
 # As root (the stack's agent runs pods), outside root's home so that pods
 # running as non-root users can execute it.
+# Built on Debian's Python, since .venv's interpreter may live in root's home too.
 AWSCLI_CACHE   := $(if $(filter 0,$(shell id -u)),/var/cache,$(HOME)/.cache)/layered-eks-rds
 AWSCLI_VENV    ?= $(AWSCLI_CACHE)/awscli-venv
+AWSCLI_PYTHON  ?= /usr/bin/python3
 AWSCLI_VERSION ?= 1.46.3
 export LAYERED_AWSCLI_VENV := $(AWSCLI_VENV)
 awscli: venv ## the AWS CLI for the stack's pods, in its own venv (cached outside the repo)
-	@if "$(AWSCLI_VENV)/bin/aws" --version 2>&1 | grep -q "^aws-cli/$(AWSCLI_VERSION) "; then \
+	@if "$(AWSCLI_VENV)/bin/aws" --version 2>&1 | grep -q "^aws-cli/$(AWSCLI_VERSION) " \
+	    && [ "$$(readlink -f "$(AWSCLI_VENV)/bin/python3")" = "$$(readlink -f "$(AWSCLI_PYTHON)")" ]; then \
 	  echo "AWS CLI $(AWSCLI_VERSION) present"; \
 	else \
 	  echo "installing the AWS CLI $(AWSCLI_VERSION) into $(AWSCLI_VENV)"; \
 	  rm -rf "$(AWSCLI_VENV)"; \
-	  $(BIN)/python -m venv "$(AWSCLI_VENV)"; \
+	  $(AWSCLI_PYTHON) -m venv "$(AWSCLI_VENV)"; \
 	  "$(AWSCLI_VENV)/bin/pip" install -q --disable-pip-version-check "awscli==$(AWSCLI_VERSION)"; \
 	fi
 

@@ -211,8 +211,9 @@ up_kubernetes() {
   wait_for kube-scheduler 60 curl -fsSk "https://127.0.0.1:$sched_port/healthz"
   # the custom resource definitions EKS installs in every cluster (SecurityGroupPolicy)
   "$py" "$repo/tests/stack/crds.py" "$stack_dir/kubeconfig" | sed 's/^/[stack] /'
-  # kwok keeps the agent's fake nodes Ready and runs the pods that only need to look
-  # like they run; pods of Jobs are left to the agent (tests/stack/kwok/pod-stages.yaml)
+  # kwok keeps the agent's fake nodes Ready (renewing their leases, or the node lifecycle
+  # controller marks them Unknown and their pods not ready) and runs the pods that only need
+  # to look like they run; pods of Jobs are left to the agent (tests/stack/kwok/pod-stages.yaml)
   local kwok_dir
   kwok_dir=$("$repo/scripts/build-k8s.sh" --print-kwok-dir)
   [[ -x "$kwok_dir/bin/kwok" ]] || die "kwok not built; run scripts/build-k8s.sh (make setup does)"
@@ -221,6 +222,7 @@ up_kubernetes() {
   start kwok "$kwok_dir/bin/kwok" --kubeconfig "$stack_dir/kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-port "$kubelet_port" --server-address "127.0.0.1:$kubelet_port" --enable-crds Logs \
+    --node-lease-duration-seconds 40 \
     --config "$kwok_dir/stage/node/fast/node-initialize.yaml" \
     --config "$kwok_dir/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
     --config "$repo/tests/stack/kwok/pod-stages.yaml"
