@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -11,6 +12,12 @@ from kubernetes.client.exceptions import ApiException
 
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.22.0"
 PSQL_IMAGE = "public.ecr.aws/docker/library/postgres:16"
+
+
+def rds_connect_policy(dbuser_arn: str) -> str:
+    """An IAM policy document allowing only rds-db:connect as one database user (arn:...:dbuser:<id>/<user>)."""
+    statement = {"Effect": "Allow", "Action": "rds-db:connect", "Resource": dbuser_arn}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def ca_configmap(core: k8s.CoreV1Api, namespace: str, ca_pem: str) -> str:

@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from conftest import APP_NAMESPACE, REPO, STACK_DIR, superuser_connection, unique
 from kubernetes import client as k8s
-from probes import ca_configmap, create_job, job_manifest, wait_job
+from probes import ca_configmap, create_job, job_manifest, rds_connect_policy, wait_job
 
 PROBE_IMAGE = "localhost/layered/jdbc-iam-probe"
 PROBE_JAR = REPO / "tests" / "jdbc_probe" / "target" / "jdbc-iam-probe.jar"
@@ -141,12 +141,7 @@ def jdbc_setup(
         iam.put_role_policy(
             RoleName=name,
             PolicyName="connect",
-            PolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": dbuser}],
-                }
-            ),
+            PolicyDocument=rds_connect_policy(dbuser),
         )
         done.append(lambda: iam.delete_role_policy(RoleName=name, PolicyName="connect"))
 

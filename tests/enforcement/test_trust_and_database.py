@@ -20,9 +20,10 @@ import jwt
 import psycopg
 import pytest
 from botocore.exceptions import ClientError
-from conftest import APP_NAMESPACE, APP_SA, DB_USER, STACK_DIR
+from conftest import APP_NAMESPACE, APP_SA, DB_USER, STACK_DIR, superuser_connection
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client as k8s
+from probes import rds_connect_policy
 
 
 def sa_token(core: k8s.CoreV1Api, namespace: str, name: str, audience: str = "sts.amazonaws.com") -> str:
@@ -148,16 +149,7 @@ def other_key() -> Any:
 @pytest.fixture(scope="module")
 def db(converged: dict[str, Any], endpoints: dict[str, Any]) -> dict[str, Any]:
     instance = converged["db"]
-    superuser = {
-        "host": endpoints["postgres_host"],
-        "port": endpoints["postgres_port"],
-        "user": endpoints["postgres_superuser"],
-        "password": (STACK_DIR / "postgres.password").read_text().strip(),
-        "dbname": "postgres",
-        "sslmode": "verify-ca",
-        "sslrootcert": endpoints["postgres_ca_file"],
-        "autocommit": True,
-    }
+    superuser = superuser_connection(endpoints)
     with psycopg.connect(**superuser) as conn:
         if not conn.execute("select 1 from pg_roles where rolname = %s", (DB_USER,)).fetchone():
             conn.execute(f'create role "{DB_USER}" login')
@@ -267,9 +259,7 @@ def test_identity_allowed_on_another_instance_only_is_refused(db, aws, converged
     iam.put_user_policy(
         UserName=name,
         PolicyName="connect",
-        PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": other}]}
-        ),
+        PolicyDocument=rds_connect_policy(other),
     )
     key = iam.create_access_key(UserName=name)["AccessKey"]
     try:
@@ -282,12 +272,7 @@ def test_identity_allowed_on_another_instance_only_is_refused(db, aws, converged
         iam.put_user_policy(
             UserName=name,
             PolicyName="connect",
-            PolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "rds-db:connect", "Resource": mine}],
-                }
-            ),
+            PolicyDocument=rds_connect_policy(mine),
         )
         assert login(db, token(session, db)) == DB_USER
     finally:

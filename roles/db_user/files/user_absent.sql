@@ -40,16 +40,7 @@ SELECT EXISTS (SELECT FROM pg_database WHERE datname = :'database') AND :'databa
        AND has_database_privilege(current_user, :'database', 'CONNECT') AS __db_user_enter \gset
 \if :__db_user_enter
 \connect :"database"
-BEGIN;
-\if :__db_user_grant
-GRANT :"user" TO CURRENT_USER;
-\endif
-\if :__db_user_drop
-DROP OWNED BY :"user";
-\else
-REASSIGN OWNED BY :"user" TO CURRENT_USER;
-DROP OWNED BY :"user";
-\endif
+\ir owned_objects.sql
 \if :__db_user_grant
 REVOKE :"user" FROM CURRENT_USER;
 \endif
@@ -62,16 +53,7 @@ SELECT 'change|drop user ' || :'user' || ' and everything it owns';
 \else
 SELECT 'change|drop user ' || :'user' || ' (what it owned now belongs to ' || current_user || ')';
 \endif
-BEGIN;
-\if :__db_user_grant
-GRANT :"user" TO CURRENT_USER;
-\endif
-\if :__db_user_drop
-DROP OWNED BY :"user";
-\else
-REASSIGN OWNED BY :"user" TO CURRENT_USER;
-DROP OWNED BY :"user";
-\endif
+\ir owned_objects.sql
 DROP ROLE :"user";
 COMMIT;
 \endif

@@ -44,10 +44,11 @@ SELECT NOT pg_has_role(current_user, :'user', 'MEMBER') AS __db_user_grant \gset
 
 -- its own database, owned by it, closed to PUBLIC, open to the master user
 \if :create_database
-SELECT 'change|create database ' || :'database' || ' owned by ' || :'user'
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database');
-SELECT format('CREATE DATABASE %I', :'database')
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database') \gexec
+SELECT NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database') AS __db_user_new_database \gset
+\if :__db_user_new_database
+SELECT 'change|create database ' || :'database' || ' owned by ' || :'user';
+CREATE DATABASE :"database";
+\endif
 
 SELECT d.datdba <> u.oid AS __db_user_give,
        d.datacl IS NULL OR EXISTS (SELECT FROM aclexplode(d.datacl) a WHERE a.grantee = 0) AS __db_user_public,
@@ -57,9 +58,9 @@ SELECT d.datdba <> u.oid AS __db_user_give,
        pg_get_userbyid(d.datdba) AS __db_user_owner
   FROM pg_database d, pg_roles u
  WHERE d.datname = :'database' AND u.rolname = :'user' \gset
-\if :__db_user_give
-SELECT 'change|give database ' || :'database' || ' to ' || :'user' || ' (owned by ' || :'__db_user_owner' || ')'
- WHERE :'__db_user_owner' <> current_user;
+\if :__db_user_new_database
+\elif :__db_user_give
+SELECT 'change|give database ' || :'database' || ' to ' || :'user' || ' (owned by ' || :'__db_user_owner' || ')';
 \endif
 \if :__db_user_public
 SELECT 'change|revoke the privileges of PUBLIC on database ' || :'database';
