@@ -180,7 +180,7 @@ sanity: build ## ansible-test sanity on the built collection (plugins/, meta/)
 	@scripts/check-docs.sh $(BUILD)/collections
 
 unit: venv link ## pytest unit tests
-	@pytest tests/unit
+	@pytest -n 2 tests/unit
 
 molecule: up ## molecule scenarios against the local stack
 	@cd tests && for s in molecule/*/molecule.yml; do \
