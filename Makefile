@@ -148,14 +148,19 @@ lint: venv link ## ansible-lint (production), yamllint, ruff
 # The app role's manifests, rendered from its own templates with the local
 # inventory's values (tests/manifests/render_app.yml), must pass both scanners;
 # the findings that do not apply are skipped on the objects, with the reason.
-APP_MANIFESTS := $(BUILD)/manifests/app
-scan: venv link scanners ## render the app role's manifests and scan them with checkov and kube-score
-	@rm -rf $(APP_MANIFESTS)
+MANIFESTS := $(BUILD)/manifests
+APP_MANIFESTS := $(MANIFESTS)/app
+DB_USER_MANIFESTS := $(MANIFESTS)/db_user
+scan: venv link scanners ## render the app role's manifests and the db_user role's Job, scan them with checkov and kube-score
+	@rm -rf $(MANIFESTS)
 	@echo "== rendering the app role's manifests into $(APP_MANIFESTS)"; \
 	  out=$$(ansible-playbook tests/manifests/render_app.yml -i inventories/local -e app_manifests_dir=$(APP_MANIFESTS) 2>&1) \
 	  || { echo "$$out"; exit 1; }
-	@echo "== checkov"; "$(CHECKOV_VENV)/bin/checkov" --framework kubernetes --skip-download --compact --quiet -d $(APP_MANIFESTS)
-	@echo "== kube-score"; for dir in $(APP_MANIFESTS)/*/; do \
+	@echo "== rendering the db_user role's Job into $(DB_USER_MANIFESTS)"; \
+	  out=$$(ansible-playbook tests/manifests/render_db_user.yml -i inventories/local \
+	    -e db_user_manifests_dir=$(DB_USER_MANIFESTS) 2>&1) || { echo "$$out"; exit 1; }
+	@echo "== checkov"; "$(CHECKOV_VENV)/bin/checkov" --framework kubernetes --skip-download --compact --quiet -d $(MANIFESTS)
+	@echo "== kube-score"; for dir in $(MANIFESTS)/*/*/; do \
 	  "$(KUBE_SCORE)" score --exit-one-on-warning --enable-optional-test container-seccomp-profile \
 	    --enable-optional-test container-ports-check $$dir*.yml || exit 1; done
 
