@@ -185,7 +185,10 @@ sanity: build ## ansible-test sanity on the built collection (plugins/, meta/)
 	@scripts/check-docs.sh $(BUILD)/collections
 
 unit: venv link ## pytest unit tests
-	@pytest -n 2 tests/unit
+	@# on two workers, a test file per worker at a time; the local stack's tests apart, since they
+	@# patch moto in their process (tests/stack/moto_ext) and the plugins' tests need moto unpatched
+	@pytest -n 2 --dist loadfile tests/unit --ignore tests/unit/stack
+	@pytest -n 2 --dist loadfile tests/unit/stack
 
 molecule: up ## molecule scenarios against the local stack
 	@cd tests && for s in molecule/*/molecule.yml; do \
