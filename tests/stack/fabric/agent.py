@@ -576,8 +576,20 @@ class Agent:
         )["NetworkInterface"]
 
     def sync_rds_users(self, databases: list[dict[str, Any]]) -> None:
-        marker = tuple(sorted((d["id"], d["instance"].get("MasterUsername")) for d in databases))
+        # an instance created again under the same identifier has another resource id and secret
+        marker = tuple(
+            sorted(
+                (
+                    d["id"],
+                    d["instance"].get("MasterUsername"),
+                    d["instance"].get("DbiResourceId"),
+                    (d["instance"].get("MasterUserSecret") or {}).get("SecretArn"),
+                )
+                for d in databases
+            )
+        )
         if not databases or marker == self.last_rds_sync:
+            self.last_rds_sync = marker if databases else ()
             return
         try:
             import rds_sync
